@@ -5,6 +5,11 @@
 //! last value. Parsing is `saphyr-parser`'s event stream; composing (anchors, aliases) and
 //! constructing (tags, implicit resolution) follow PyYAML's composer and SafeConstructor.
 //!
+//! Deliberate differences, each refused with an error rather than read another way:
+//! NEL/LS/PS characters (line breaks in YAML 1.1 only), a plain scalar containing `?` inside
+//! a flow collection (PyYAML reads `[?a]` as `[{a: null}]`), and recursive aliases (which
+//! PyYAML builds but cloud-init cannot use).
+//!
 //! Bounded: document size, nesting depth and the number of nodes aliases may expand to,
 //! so hostile documents end in an error instead of exhausting memory. This module does no I/O.
 //!
@@ -167,12 +172,28 @@ struct Composer<'a> {
     anchors: HashMap<usize, usize>,
     open: Vec<bool>,
     anchor_names: HashMap<String, Origin>,
-    char_to_byte: Option<Vec<usize>>,
+    /// (char index, byte offset) of the last position looked up in `text`.
+    cursor: (usize, usize),
 }
 
 enum Frame {
-    Seq(usize),
-    Map { node: usize, key: Option<usize> },
+    Seq {
+        node: usize,
+        flow: bool,
+    },
+    Map {
+        node: usize,
+        key: Option<usize>,
+        flow: bool,
+    },
+}
+
+impl Frame {
+    fn is_flow(&self) -> bool {
+        match self {
+            Frame::Seq { flow, .. } | Frame::Map { flow, .. } => *flow,
+        }
+    }
 }
 
 impl<'a> Composer<'a> {
@@ -186,7 +207,7 @@ impl<'a> Composer<'a> {
             anchors: HashMap::new(),
             open: Vec::new(),
             anchor_names: HashMap::new(),
-            char_to_byte: None,
+            cursor: (0, 0),
         }
     }
 
@@ -261,6 +282,15 @@ impl<'a> Composer<'a> {
                     return Err(YamlError::at(origin, "document has no content"));
                 }
                 Event::Scalar(text, style, anchor, tag) => {
+                    if style == ScalarStyle::Plain
+                        && text.contains('?')
+                        && stack.last().is_some_and(Frame::is_flow)
+                    {
+                        return Err(YamlError::at(
+                            origin,
+                            format!("'?' in the plain scalar '{text}' inside a flow collection is an indicator in YAML 1.1 (PyYAML); quote the scalar"),
+                        ));
+                    }
                     let id = self.push(
                         origin,
                         tag.map(|t| full_tag(&t)),
@@ -295,19 +325,21 @@ impl<'a> Composer<'a> {
                     };
                     let id = self.push(origin, tag.map(|t| full_tag(&t)), kind);
                     self.register_anchor(anchor, id, &span)?;
+                    let flow = stack.last().is_some_and(Frame::is_flow) || self.opens_flow(&span);
                     stack.push(if is_seq {
-                        Frame::Seq(id)
+                        Frame::Seq { node: id, flow }
                     } else {
                         Frame::Map {
                             node: id,
                             key: None,
+                            flow,
                         }
                     });
                     None
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let id = match stack.pop() {
-                        Some(Frame::Seq(id)) | Some(Frame::Map { node: id, .. }) => id,
+                        Some(Frame::Seq { node: id, .. }) | Some(Frame::Map { node: id, .. }) => id,
                         None => unreachable!("parser balances collection events"),
                     };
                     self.open[id] = false;
@@ -340,13 +372,13 @@ impl<'a> Composer<'a> {
                     }
                     return Ok(id);
                 }
-                Some(Frame::Seq(parent)) => {
+                Some(Frame::Seq { node: parent, .. }) => {
                     let parent = *parent;
                     if let RawKind::Seq(items) = &mut self.nodes[parent].kind {
                         items.push(id);
                     }
                 }
-                Some(Frame::Map { node, key }) => match key.take() {
+                Some(Frame::Map { node, key, .. }) => match key.take() {
                     None => *key = Some(id),
                     Some(k) => {
                         let parent = *node;
@@ -385,17 +417,43 @@ impl<'a> Composer<'a> {
         Ok(())
     }
 
-    /// Reads the anchor or alias name (after `marker`) that starts a node's span; PyYAML
-    /// allows only ASCII letters, digits, `-` and `_` in names.
+    /// The source text from a node's span start (an anchor, tag, indicator or the content).
+    fn text_from(&mut self, span: &Span) -> &'a str {
+        let target = span.start.index();
+        let (mut chars, mut bytes) = if target >= self.cursor.0 {
+            self.cursor
+        } else {
+            (0, 0)
+        };
+        for c in self.text[bytes..].chars() {
+            if chars == target {
+                break;
+            }
+            chars += 1;
+            bytes += c.len_utf8();
+        }
+        self.cursor = (chars, bytes);
+        &self.text[bytes..]
+    }
+
+    /// Whether a collection starting at `span` is written in flow style (`[`/`{`), looking
+    /// past its anchor and tag.
+    fn opens_flow(&mut self, span: &Span) -> bool {
+        let mut rest = self.text_from(span);
+        loop {
+            rest = rest.trim_start();
+            if rest.starts_with(['&', '!']) {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                rest = &rest[end..];
+            } else {
+                return rest.starts_with(['[', '{']);
+            }
+        }
+    }
+
+    /// Reads the anchor or alias name (after `marker`) at the start of a node's span.
     fn name_at(&mut self, span: &Span, marker: char) -> String {
-        let table = self
-            .char_to_byte
-            .get_or_insert_with(|| self.text.char_indices().map(|(b, _)| b).collect());
-        let start = table
-            .get(span.start.index())
-            .copied()
-            .unwrap_or(self.text.len());
-        let rest = &self.text[start..];
+        let rest = self.text_from(span);
         let Some(pos) = rest.find(marker) else {
             return String::new();
         };
@@ -453,7 +511,9 @@ impl Constructor<'_> {
             RawKind::Scalar { text, plain } => {
                 let tag = match explicit {
                     Some(tag) => tag,
-                    None if *plain && node.tag.is_none() => resolve_plain(text),
+                    // PyYAML's parser marks a `!`-tagged scalar "implicit" like a plain one,
+                    // so `! "yes"` is a boolean there, quoted or not.
+                    None if *plain || node.tag.is_some() => resolve_plain(text),
                     None => CoreTag::Str,
                 };
                 match tag {
@@ -663,7 +723,8 @@ mod tests {
         assert_eq!(m.get("a").unwrap().as_str(), Some("0644"));
         assert_eq!(m.get("b").unwrap().as_str(), Some("0644"));
         assert!(matches!(&m.get("c").unwrap().value, Value::Bytes(b) if b == b"hi"));
-        assert_eq!(m.get("d").unwrap().as_str(), Some("12"));
+        // PyYAML resolves `!`-tagged scalars like plain ones.
+        assert!(matches!(m.get("d").unwrap().value, Value::Int(12)));
         assert!(matches!(m.get("e").unwrap().value, Value::Int(16)));
         assert!(load_err("a: !foo x\n")
             .message
