@@ -6,5 +6,7 @@
 //! errors name the line and column.
 
 pub mod json;
+pub mod merge;
+pub mod schema;
 pub mod value;
 pub mod yaml;
