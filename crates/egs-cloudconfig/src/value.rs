@@ -137,6 +137,21 @@ impl Node {
         }
     }
 
+    /// Python's `str()` of a scalar (`True`, `None`, `1.0`), as cloud-init applies it to
+    /// command arguments and header values; `None` for collections and binary.
+    pub fn python_str(&self) -> Option<String> {
+        Some(match &self.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::BigInt(i) => i.to_string(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::Null => "None".into(),
+            Value::Float(f) => crate::json::python_float_repr(*f),
+            _ => return None,
+        })
+    }
+
     /// The name PyYAML/Python would give this value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
         self.value.type_name()

@@ -109,16 +109,7 @@ pub(crate) fn describe(node: &Node) -> String {
 
 /// Python's `str()` of a scalar, which cloud-init applies to argv items and names.
 pub(crate) fn python_str(node: &Node) -> Option<String> {
-    Some(match &node.value {
-        Value::Str(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        Value::BigInt(i) => i.to_string(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        Value::Float(f) => crate::json::python_float_repr(*f),
-        _ => return None,
-    })
+    node.python_str()
 }
 
 /// Reads the fields of one mapping; keys not read are reported by [`Fields::finish`].

@@ -1,0 +1,7 @@
+//! Operating-system calls EGS needs, one module per concern, so that a Windows
+//! implementation is added here without touching the logic crates.
+//!
+//! Architecture invariant: other crates do not call platform-specific APIs directly;
+//! `#[cfg(unix)]`/`#[cfg(windows)]` appear only in this crate.
+
+pub mod fs;
