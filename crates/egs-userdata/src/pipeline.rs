@@ -594,13 +594,21 @@ impl<'a> Walk<'a> {
             let text = match std::str::from_utf8(&part.payload) {
                 Ok(t) => t,
                 Err(e) => {
+                    let before = &part.payload[..e.valid_up_to()];
+                    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                    let line_start = before
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |p| p + 1);
+                    let column = String::from_utf8_lossy(&before[line_start..])
+                        .chars()
+                        .count()
+                        + 1;
+                    let origin = Origin::new(source, line as u32, column as u32);
                     self.diagnostics.items.push(note(
                         Severity::Error,
-                        at,
-                        format!(
-                            "cloud-config is not valid UTF-8 (byte {}); part ignored",
-                            e.valid_up_to()
-                        ),
+                        Some(origin),
+                        "cloud-config is not valid UTF-8; part ignored",
                     ));
                     continue;
                 }

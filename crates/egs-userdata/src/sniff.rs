@@ -18,15 +18,16 @@ const MARKERS: &[(&str, &str)] = &[
     ("#!", "text/x-shellscript"),
 ];
 
-/// The content type a payload announces, or `None` (also for text that is not UTF-8,
-/// which cloud-init cannot inspect either).
+/// The content type a payload announces, or `None`.
+///
+/// Deliberate difference: cloud-init gives up on a payload with any byte that is not UTF-8
+/// and ignores it as unmarked; we read the marker from the valid UTF-8 prefix, so a
+/// `#cloud-config` with a bad byte further down is reported as such, with its position.
 pub fn type_from_starts_with(payload: &[u8]) -> Option<&'static str> {
     let head = &payload[..payload.len().min(4096)];
     let text = match std::str::from_utf8(head) {
         Ok(t) => t,
-        // A cut in the middle of a UTF-8 sequence at 4096 bytes is not an error.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
-        Err(_) => return None,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
     };
     let lower = text.trim_start().to_lowercase();
     MARKERS
@@ -56,5 +57,6 @@ mod tests {
         assert_eq!(sniff(b"## template: jinja\n"), Some("text/jinja2"));
         assert_eq!(sniff(b"hello"), None);
         assert_eq!(sniff(b"\xff\xfe#!"), None);
+        assert_eq!(sniff(b"#cloud-config\nx: \xff"), Some("text/cloud-config"));
     }
 }

@@ -285,6 +285,13 @@ const RECOGNISED_KEYS: &[(&str, Platform)] = &[
     ("launch-index", Platform::Linux),
     ("update_etc_hosts", Platform::Linux),
     ("update_hostname", Platform::Linux),
+    ("cloud_init_modules", Platform::Linux),
+    ("cloud_config_modules", Platform::Linux),
+    ("cloud_final_modules", Platform::Linux),
+    ("system_info", Platform::Linux),
+    ("datasource", Platform::Linux),
+    ("datasource_list", Platform::Linux),
+    ("network", Platform::Linux),
     ("license", Platform::Windows),
     ("egs", Platform::Windows),
 ];

@@ -71,7 +71,7 @@ impl Default for Limits {
         Self {
             max_bytes: 16 * 1024 * 1024,
             max_depth: 200,
-            max_alias_expansion: 1_000_000,
+            max_alias_expansion: 100_000,
         }
     }
 }

@@ -1,0 +1,69 @@
+//! `egs-service`: the EGS guest agent. This binary only parses arguments and wires the
+//! library crates together.
+
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Eryph guest services: cloud-init-compatible provisioning and SSH over the VM socket.
+#[derive(Debug, Parser)]
+#[command(name = "egs-service", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check user-data (and vendor-data) as the provisioning agent would read it, without
+    /// applying anything. Exit status: 0 valid, 1 rejected, 2 unreadable or bad arguments.
+    Validate {
+        /// The user-data file (cloud-config, script, MIME multipart, gzip, #include …).
+        #[arg(long, value_name = "PATH")]
+        user_data: PathBuf,
+        /// Vendor-data, merged under user-data as cloud-init does.
+        #[arg(long, value_name = "PATH")]
+        vendor_data: Option<PathBuf>,
+        /// Warn about keys the target guest does not support.
+        #[arg(long, value_enum, default_value_t = TargetArg::All)]
+        target: TargetArg,
+        /// Print one JSON object instead of text for people.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TargetArg {
+    Linux,
+    Windows,
+    All,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate {
+            user_data,
+            vendor_data,
+            target,
+            json,
+        } => {
+            let target = match target {
+                TargetArg::Linux => egs_cloudconfig::schema::Target::Linux,
+                TargetArg::Windows => egs_cloudconfig::schema::Target::Windows,
+                TargetArg::All => egs_cloudconfig::schema::Target::All,
+            };
+            validate::run(&user_data, vendor_data.as_deref(), target, json)
+        }
+        Command::Version => {
+            println!("egs-service {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
