@@ -715,3 +715,154 @@ fn looks_like_mime(data: &[u8]) -> bool {
         .unwrap_or(first)
         .starts_with(b"content-type:")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::UrlFetcher;
+
+    fn run(data: &[u8]) -> UserData {
+        process(data, None, &UrlFetcher::default(), &Limits::default()).unwrap()
+    }
+
+    fn mime(parts: &[(&str, &str)]) -> Vec<u8> {
+        let mut out =
+            String::from("Content-Type: multipart/mixed; boundary=P\nMIME-Version: 1.0\n\n");
+        for (headers, body) in parts {
+            out.push_str(&format!("--P\n{headers}\n\n{body}\n"));
+        }
+        out.push_str("--P--\n");
+        out.into_bytes()
+    }
+
+    fn warnings(u: &UserData) -> Vec<String> {
+        u.diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn per_frequency_scripts_and_recognised_kinds() {
+        let u = run(&mime(&[
+            (
+                "Content-Type: text/x-shellscript-per-boot",
+                "#!/bin/sh\necho boot",
+            ),
+            (
+                "Content-Type: text/x-shellscript-per-once",
+                "#!/bin/sh\necho once",
+            ),
+            ("Content-Type: text/plain", "#cloud-boothook\necho hook"),
+            (
+                "Content-Type: text/plain",
+                "#part-handler\ndef list_types(): pass",
+            ),
+            (
+                "Content-Type: text/plain",
+                "## template: jinja\n#cloud-config\na: {{ v }}",
+            ),
+            ("Content-Type: application/x-thing", "zzz"),
+        ]));
+        let kinds: Vec<PartKind> = u.parts.iter().map(Part::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                PartKind::Script(ScriptFrequency::Boot),
+                PartKind::Script(ScriptFrequency::Once),
+                PartKind::Boothook,
+                PartKind::PartHandler,
+                PartKind::Jinja,
+                PartKind::Unknown
+            ]
+        );
+        let w = warnings(&u);
+        assert!(w.iter().any(|m| m.contains("part handlers are never run")));
+        assert!(w.iter().any(|m| m.contains("Jinja templates")));
+        assert!(w.iter().any(|m| m.contains("application/x-thing")));
+    }
+
+    #[test]
+    fn unmarked_data_is_ignored_with_a_warning() {
+        let u = run(b"hostname: forgot-the-marker\n");
+        assert_eq!(u.parts[0].content_type, "text/x-not-multipart");
+        assert!(warnings(&u)[0].contains("recognised marker"));
+        assert!(u.config.as_map().unwrap().is_empty());
+    }
+
+    #[test]
+    fn archives_explode_into_parts() {
+        let u = run(b"#cloud-config-archive\n- type: text/cloud-config\n  content: 'hostname: a'\n- '#!/bin/sh\n  echo hi'\n- filename: x.yaml\n  content: '#cloud-config\n\n    timezone: UTC'\n  X-Extra: yes\n");
+        let names: Vec<&str> = u.parts.iter().map(|p| p.filename.as_str()).collect();
+        assert_eq!(names, ["part-001", "part-002", "x.yaml"]);
+        assert_eq!(u.parts[1].content_type, "text/x-shellscript");
+        assert!(u.parts[2]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "X-Extra" && v == "True"));
+        let config = u.config.as_map().unwrap();
+        assert_eq!(config.get("hostname").unwrap().as_str(), Some("a"));
+        assert_eq!(config.get("timezone").unwrap().as_str(), Some("UTC"));
+    }
+
+    #[test]
+    fn merge_type_header_and_bad_parts() {
+        let u = run(&mime(&[
+            ("Content-Type: text/cloud-config", "#cloud-config\nruncmd: [a]\nhostname: one"),
+            ("Content-Type: text/cloud-config\nMerge-Type: list(append)+dict(no_replace,recurse_list)", "#cloud-config\nruncmd: [b]\nhostname: two"),
+            ("Content-Type: text/cloud-config", "#cloud-config\n- not a mapping"),
+            ("Content-Type: text/cloud-config", "#cloud-config\na: [1"),
+            ("Content-Type: text/cloud-config", "#cloud-config\nmerge_how: 'tree()'\nb: 1"),
+        ]));
+        let config = u.config.as_map().unwrap();
+        assert_eq!(
+            egs_cloudconfig::json::to_json(config.get("runcmd").unwrap()),
+            r#"["a","b"]"#
+        );
+        assert_eq!(config.get("hostname").unwrap().as_str(), Some("one"));
+        assert!(!config.contains_key("b"));
+        let errors: Vec<&Diagnostic> = u
+            .diagnostics
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        assert_eq!(errors.len(), 3);
+        assert!(errors[0].message.contains("must be a mapping"));
+        assert_eq!(
+            errors[1].origin.map(|o| (o.source, o.line)),
+            Some((3, 3)),
+            "end of input"
+        );
+        assert!(errors[2].message.contains("unknown merger 'tree'"));
+        assert_eq!(u.merged_from, ["part-001", "part-002"]);
+    }
+
+    #[test]
+    fn vendor_data_can_be_refused_by_user_data() {
+        let fetcher = UrlFetcher::default();
+        let vendor = b"#cloud-config\ntimezone: Etc/UTC\n";
+        let on = process(
+            b"#cloud-config\nhostname: h\n",
+            Some(vendor),
+            &fetcher,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(on.config.as_map().unwrap().contains_key("timezone"));
+        let off = process(
+            b"#cloud-config\nvendor_data: {enabled: false}\n",
+            Some(vendor),
+            &fetcher,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(!off.config.as_map().unwrap().contains_key("timezone"));
+        assert!(warnings(&off)
+            .iter()
+            .any(|m| m.contains("vendor-data is disabled")));
+        assert_eq!(off.parts.len(), 2, "vendor parts are still listed");
+    }
+}
