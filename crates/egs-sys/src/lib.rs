@@ -4,4 +4,6 @@
 //! Architecture invariant: other crates do not call platform-specific APIs directly;
 //! `#[cfg(unix)]`/`#[cfg(windows)]` appear only in this crate.
 
+pub mod boot;
 pub mod fs;
+pub mod lock;
