@@ -303,7 +303,7 @@ impl Pool {
     pub fn delete(&self, key: &str) -> Result<bool, KvpError> {
         self.update(false, |records| {
             let before = records.len();
-            records.retain(|r| r.key().map_or(true, |k| k != key));
+            records.retain(|r| r.key() != Ok(key));
             Ok(records.len() != before)
         })
     }
