@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a given time, seeded from the conformance data.
-# Usage: fuzz/run.sh TARGET SECONDS   (targets: yaml_load, mime_parse, userdata_pipeline)
+# Usage: fuzz/run.sh TARGET SECONDS   (targets: yaml_load, mime_parse, userdata_pipeline, kvp_decode)
 set -euo pipefail
 target=${1:?target}
 seconds=${2:-600}
@@ -11,6 +11,7 @@ mkdir -p "$corpus"
 if [ -d "$conformance" ] && [ -z "$(ls -A "$corpus")" ]; then
   case $target in
     yaml_load) find "$conformance/cloud-init-yaml" -name '*.yaml' -exec cp {} "$corpus/" \; ;;
+    kvp_decode) find "$conformance/kvp" -name kvp_pool_1 | while read -r f; do cp "$f" "$corpus/$(echo "$f" | sha256sum | cut -c1-16)"; done ;;
     *) find "$conformance/mime" \( -name user-data -o -path '*/inputs/*' \) -type f | while read -r f; do
          cp "$f" "$corpus/$(echo "$f" | sha256sum | cut -c1-16)"; done ;;
   esac

@@ -12,3 +12,4 @@
 pub mod decode;
 pub mod event;
 pub mod pool;
+pub mod report;

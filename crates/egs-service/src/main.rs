@@ -1,6 +1,7 @@
 //! `egs-service`: the EGS guest agent. This binary only parses arguments and wires the
 //! library crates together.
 
+mod kvp;
 mod validate;
 
 use std::path::PathBuf;
@@ -12,6 +13,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "egs-service", version, about)]
 struct Cli {
+    /// Directory of the Hyper-V KVP pool files (`.kvp_pool_N`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/hyperv"
+    )]
+    kvp_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +43,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read and write Hyper-V KVP pools; show the provisioning event stream.
+    #[command(subcommand)]
+    Kvp(kvp::KvpCommand),
     /// Print the version.
     Version,
 }
@@ -61,6 +73,7 @@ fn main() -> ExitCode {
             };
             validate::run(&user_data, vendor_data.as_deref(), target, json)
         }
+        Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -1,0 +1,127 @@
+//! `egs-service kvp …` against pool files in a temporary `--kvp-dir`, and against the pool
+//! cloud-init 22.4.2 wrote.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn egs(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("egs-service")
+        .unwrap()
+        .arg("--kvp-dir")
+        .arg(dir)
+        .arg("kvp")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn conformance_dir() -> PathBuf {
+    std::env::var_os("EGS_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+        })
+}
+
+#[test]
+fn set_get_list_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".kvp_pool_1"), b"").unwrap();
+    assert_eq!(
+        egs(
+            dir.path(),
+            &["set", "eryph:guest-services:status", "available"]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        egs(
+            dir.path(),
+            &["set", "eryph:guest-services:version", "0.1.0"]
+        )
+        .0,
+        0
+    );
+    let (code, out, _) = egs(dir.path(), &["get", "eryph:guest-services:status"]);
+    assert_eq!((code, out.as_str()), (0, "available\n"));
+    let (_, out, _) = egs(dir.path(), &["list"]);
+    assert_eq!(
+        out,
+        "eryph:guest-services:status=available\neryph:guest-services:version=0.1.0\n"
+    );
+    let (_, out, _) = egs(dir.path(), &["list", "--json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[1]["key"], "eryph:guest-services:version");
+    assert_eq!(
+        egs(dir.path(), &["delete", "eryph:guest-services:status"]).0,
+        0
+    );
+    assert_eq!(
+        egs(dir.path(), &["delete", "eryph:guest-services:status"]).0,
+        1
+    );
+    assert_eq!(
+        egs(dir.path(), &["get", "eryph:guest-services:status"]).0,
+        1
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join(".kvp_pool_1"))
+            .unwrap()
+            .len(),
+        2560
+    );
+}
+
+#[test]
+fn limits_and_missing_pools_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".kvp_pool_1"), b"").unwrap();
+    let (code, _, err) = egs(dir.path(), &["set", "k", &"x".repeat(1023)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("1023 bytes; the limit is 1022 bytes"), "{err}");
+    let (code, _, err) = egs(dir.path(), &["set", &"k".repeat(255), "v"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the limit is 254 bytes"), "{err}");
+    let (code, _, err) = egs(dir.path(), &["list", "--pool", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains(".kvp_pool_0: no such KVP pool file"), "{err}");
+}
+
+#[test]
+fn events_from_cloud_init_22_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = conformance_dir().join("kvp/cloud-init-22.4.2");
+    std::fs::copy(source.join("kvp_pool_1"), dir.path().join(".kvp_pool_1")).unwrap();
+    let scenario: Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("scenario.json")).unwrap())
+            .unwrap();
+    let (code, out, err) = egs(dir.path(), &["events", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: Value = serde_json::from_str(&out).unwrap();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(
+        (events[3]["stage"].as_str(), events[3]["module"].as_str()),
+        (Some("init-network"), Some("config-users_groups"))
+    );
+    assert_eq!(events[3]["result"], "FAIL");
+    assert_eq!(
+        events[3]["message"],
+        scenario["operations"][3]["description"]
+    );
+    let (_, text, _) = egs(dir.path(), &["events"]);
+    assert_eq!(text.lines().count(), 4, "one line per event");
+    assert!(text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .contains("finish SUCCESS init-local"));
+}
