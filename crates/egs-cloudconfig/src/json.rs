@@ -227,22 +227,37 @@ pub fn python_float_repr(f: f64) -> String {
 /// Writes a JSON string literal; non-ASCII text is written as is (UTF-8).
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    s.chars().for_each(|c| push_char(out, c, false));
     out.push('"');
+}
+
+/// Writes a JSON string literal as Python's `json.dumps` does by default (`ensure_ascii`):
+/// everything outside printable ASCII, DEL included, as `\uXXXX` (UTF-16 surrogate pairs
+/// beyond the BMP).
+pub fn write_string_ascii(out: &mut String, s: &str) {
+    out.push('"');
+    s.chars().for_each(|c| push_char(out, c, true));
+    out.push('"');
+}
+
+/// Appends one character as it appears inside a JSON string literal.
+pub fn push_char(out: &mut String, c: char, ascii_only: bool) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{08}' => out.push_str("\\b"),
+        '\u{0c}' => out.push_str("\\f"),
+        c if (c as u32) < 0x20 || (ascii_only && !(' '..='~').contains(&c)) => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+        c => out.push(c),
+    }
 }
 
 #[cfg(test)]

@@ -259,6 +259,20 @@ impl KeyId {
 }
 
 impl DateTime {
+    /// A naive UTC timestamp from Unix seconds and microseconds (Python's
+    /// `datetime.utcfromtimestamp`).
+    pub fn from_unix(seconds: i64, microsecond: u32) -> DateTime {
+        let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        DateTime {
+            date: civil_from_days(days),
+            hour: (secs / 3600) as u8,
+            minute: (secs % 3600 / 60) as u8,
+            second: (secs % 60) as u8,
+            microsecond,
+            utc_offset_minutes: None,
+        }
+    }
+
     /// The same instant with a zero UTC offset; naive timestamps are returned unchanged.
     pub fn normalised_to_utc(&self) -> DateTime {
         let Some(offset) = self.utc_offset_minutes else {

@@ -116,6 +116,18 @@ fn merge_under(upper: Mapping, lower: &Mapping) -> Mapping {
     }
 }
 
+/// Puts a seed's metadata under what is known so far and takes its files.
+fn layer(meta: Mapping, seed: Seed) -> (Mapping, Seed) {
+    let merged = merge_under(meta, seed.meta_data.as_ref().unwrap_or(&Mapping::new()));
+    (
+        merged,
+        Seed {
+            meta_data: None,
+            ..seed
+        },
+    )
+}
+
 impl NoCloud {
     fn seedfrom(&self, env: &dyn Environment, base: &str) -> Result<Seed, String> {
         let base = base.trim();
@@ -199,14 +211,7 @@ impl NoCloud {
             }
         }
         if let Some((s, location)) = local {
-            meta = merge_under(
-                meta,
-                s.meta_data.as_ref().expect("read_volume sets meta-data"),
-            );
-            seed = Seed {
-                meta_data: None,
-                ..s
-            };
+            (meta, seed) = layer(meta, s);
             found.push(location);
         }
         if found.is_empty() {
@@ -217,15 +222,7 @@ impl NoCloud {
             .and_then(Node::as_str)
             .map(str::to_string)
         {
-            let remote = self.seedfrom(env, &from)?;
-            meta = merge_under(
-                meta,
-                remote.meta_data.as_ref().expect("seedfrom reads meta-data"),
-            );
-            seed = Seed {
-                meta_data: None,
-                ..remote
-            };
+            (meta, seed) = layer(meta, self.seedfrom(env, &from)?);
             found.push(from);
         }
         seed.meta_data = Some(meta);

@@ -10,6 +10,9 @@
 
 use std::fmt::Write;
 
+use egs_cloudconfig::json::{datetime_text, push_char, python_float_repr, write_string_ascii};
+use egs_cloudconfig::value::DateTime;
+
 use crate::pool::{check, KvpError, MAX_VALUE_BYTES};
 
 /// `start` or `finish`.
@@ -83,34 +86,10 @@ impl Timestamp {
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` in UTC.
+    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` in UTC (Python's naive `isoformat()`).
     fn iso(&self) -> String {
-        let days = self.seconds.div_euclid(86_400);
-        let secs = self.seconds.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        let mut s = format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        );
-        if self.micros != 0 {
-            let _ = write!(s, ".{:06}", self.micros);
-        }
-        s
+        datetime_text(&DateTime::from_unix(self.seconds, self.micros))
     }
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// One reporting event.
@@ -144,59 +123,10 @@ pub enum KeyStyle {
     },
 }
 
-/// Appends `s` as a JSON string literal exactly as Python's `json.dumps` (ASCII only)
-/// writes it.
-pub fn write_python_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    push_escaped(out, s);
-    out.push('"');
-}
-
-fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        push_escaped_char(out, c);
-    }
-}
-
-fn push_escaped_char(out: &mut String, c: char) {
-    match c {
-        '"' => out.push_str("\\\""),
-        '\\' => out.push_str("\\\\"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        '\u{08}' => out.push_str("\\b"),
-        '\u{0c}' => out.push_str("\\f"),
-        ' '..='~' => out.push(c),
-        c => {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                let _ = write!(out, "\\u{unit:04x}");
-            }
-        }
-    }
-}
-
 fn escaped_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' | '\u{08}' | '\u{0c}' => 2,
-        ' '..='~' => 1,
-        c => 6 * c.len_utf16(),
-    }
-}
-
-/// A Python float as `json.dumps` writes it (`repr`).
-fn python_float(f: f64) -> String {
-    let s = format!("{f:?}");
-    // Rust's Debug for f64 prints the shortest round-trip digits like Python's repr, but
-    // uses `e` without a sign or padding; Python writes `1e-05`, `1e+16`.
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
-            format!("{}e{sign}{digits:0>2}", m.trim_end_matches(".0"))
-        }
-        None => s,
-    }
+    let mut buf = String::new();
+    push_char(&mut buf, c, true);
+    buf.len()
 }
 
 impl Event {
@@ -220,21 +150,21 @@ impl Event {
             self.name
         );
         let mut envelope = String::from("{\"name\":");
-        write_python_json_string(&mut envelope, &self.name);
+        write_string_ascii(&mut envelope, &self.name);
         envelope.push_str(",\"type\":");
-        write_python_json_string(&mut envelope, self.event_type.as_str());
+        write_string_ascii(&mut envelope, self.event_type.as_str());
         envelope.push_str(",\"ts\":");
-        write_python_json_string(&mut envelope, &ts);
+        write_string_ascii(&mut envelope, &ts);
         if let Some(result) = self.result {
             envelope.push_str(",\"result\":");
-            write_python_json_string(&mut envelope, result.as_str());
+            write_string_ascii(&mut envelope, result.as_str());
         }
         if let (Some(d), KeyStyle::SixField { .. }) = (self.duration, style) {
-            let _ = write!(envelope, ",\"duration\":{}", python_float(d));
+            let _ = write!(envelope, ",\"duration\":{}", python_float_repr(d));
         }
         let mut whole = envelope.clone();
         whole.push_str(",\"msg\":");
-        write_python_json_string(&mut whole, &self.description);
+        write_string_ascii(&mut whole, &self.description);
         whole.push('}');
         if whole.len() <= MAX_VALUE_BYTES {
             check(&key, &whole)?;
@@ -251,7 +181,7 @@ impl Event {
                     break;
                 }
                 used += escaped_len(c);
-                push_escaped_char(&mut value, c);
+                push_char(&mut value, c, true);
                 rest.next();
             }
             value.push_str("\"}");
@@ -294,14 +224,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn python_escaping_and_floats() {
+    fn python_escaping() {
         let mut s = String::new();
-        write_python_json_string(&mut s, "a\"\\\n\u{7f}ü😀<&>");
+        write_string_ascii(&mut s, "a\"\\\n\u{7f}ü😀<&>");
         assert_eq!(s, r#""a\"\\\n\u007f\u00fc\ud83d\ude00<&>""#);
-        assert_eq!(python_float(2.5), "2.5");
-        assert_eq!(python_float(1.0), "1.0");
-        assert_eq!(python_float(1e-5), "1e-05");
-        assert_eq!(python_float(1.626544), "1.626544");
+        assert_eq!(escaped_len('😀'), 12);
     }
 
     #[test]

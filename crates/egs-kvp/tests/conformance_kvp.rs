@@ -6,20 +6,12 @@
 //! (1,287 bytes: cloud-init silently cuts it to 1,023 characters; we refuse values the host
 //! cannot read back).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use egs_kvp::decode::decode_events;
 use egs_kvp::event::{Event, EventType, KeyStyle, Outcome, Timestamp};
 use egs_kvp::pool::{check, decode, KvpError, RawRecord, RECORD_SIZE};
 use serde_json::Value;
-
-fn conformance_dir() -> PathBuf {
-    std::env::var_os("EGS_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        })
-}
 
 fn json(path: PathBuf) -> Value {
     serde_json::from_str(
@@ -50,7 +42,9 @@ fn event_from(op: &Value) -> Event {
 #[test]
 fn both_cloud_init_generations_decode_and_replay() {
     for variant in ["cloud-init-22.4.2", "cloud-init-head"] {
-        let dir = conformance_dir().join("kvp").join(variant);
+        let dir = Path::new(env!("EGS_CONFORMANCE_DIR"))
+            .join("kvp")
+            .join(variant);
         let pool = std::fs::read(dir.join("kvp_pool_1")).unwrap();
         let expected = json(dir.join("records.json"));
         let scenario = json(dir.join("scenario.json"));

@@ -1,7 +1,7 @@
 //! `egs-service kvp …` against pool files in a temporary `--kvp-dir`, and against the pool
 //! cloud-init 22.4.2 wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -20,14 +20,6 @@ fn egs(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn conformance_dir() -> PathBuf {
-    std::env::var_os("EGS_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        })
 }
 
 #[test]
@@ -98,7 +90,7 @@ fn limits_and_missing_pools_are_reported() {
 #[test]
 fn events_from_cloud_init_22_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let source = conformance_dir().join("kvp/cloud-init-22.4.2");
+    let source = Path::new(env!("EGS_CONFORMANCE_DIR")).join("kvp/cloud-init-22.4.2");
     std::fs::copy(source.join("kvp_pool_1"), dir.path().join(".kvp_pool_1")).unwrap();
     let scenario: Value =
         serde_json::from_str(&std::fs::read_to_string(source.join("scenario.json")).unwrap())

@@ -7,14 +7,6 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn conformance_dir() -> PathBuf {
-    std::env::var_os("EGS_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        })
-}
-
 fn validate(args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("egs-service")
         .unwrap()
@@ -46,7 +38,7 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
 
 #[test]
 fn every_cloud_init_example_validates_to_pyyaml_result() {
-    let dir = conformance_dir().join("cloud-init-yaml");
+    let dir = Path::new(env!("EGS_CONFORMANCE_DIR")).join("cloud-init-yaml");
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let cases = index["cases"].as_array().unwrap();

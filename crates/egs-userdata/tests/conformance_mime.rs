@@ -14,14 +14,6 @@ use egs_userdata::fetch::{FetchError, Fetcher};
 use egs_userdata::pipeline::{process, Limits};
 use serde_json::{json, Value as Json};
 
-fn conformance_dir() -> PathBuf {
-    std::env::var_os("EGS_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        })
-}
-
 /// Serves `fetch/` for the case's fake URLs and answers 404 for everything else, as the
 /// conformance README prescribes.
 struct CaseFetcher {
@@ -60,7 +52,7 @@ fn merged_names(cloud_config_txt: &str) -> Vec<String> {
 
 #[test]
 fn multipart_cases_match_cloud_init() {
-    let root = conformance_dir().join("mime");
+    let root = Path::new(env!("EGS_CONFORMANCE_DIR")).join("mime");
     let index = read_json(&root.join("index.json"));
     let cases = index["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 7, "expected the seven MIME cases");

@@ -146,25 +146,24 @@ impl<'a> Fields<'a> {
     }
 
     pub fn string(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<String> {
-        let node = self.get(key)?;
-        match &node.value {
-            Value::Str(s) => Some(s.clone()),
-            _ => {
-                d.error(
-                    &self.path_of(key),
-                    Some(node),
-                    format!("expected a string, found {}", describe(node)),
-                );
-                None
-            }
-        }
+        self.read_text(key, false, d)
     }
 
     /// A string, also accepting numbers (converted as Python's `str()` would).
     pub fn text(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<String> {
+        self.read_text(key, true, d)
+    }
+
+    fn read_text(
+        &mut self,
+        key: &'static str,
+        numbers: bool,
+        d: &mut Diagnostics,
+    ) -> Option<String> {
         let node = self.get(key)?;
         match &node.value {
-            Value::Str(_) | Value::Int(_) | Value::BigInt(_) | Value::Float(_) => python_str(node),
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(_) | Value::BigInt(_) | Value::Float(_) if numbers => python_str(node),
             _ => {
                 d.error(
                     &self.path_of(key),
