@@ -2,6 +2,7 @@
 //! library crates together.
 
 mod kvp;
+mod provision;
 mod validate;
 
 use std::path::PathBuf;
@@ -43,6 +44,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Provision this system (or a sandbox root) from its datasource, in stages.
+    Run {
+        #[command(flatten)]
+        args: provision::RunArgs,
+        #[command(flatten)]
+        place: provision::Where,
+    },
+    /// Show how provisioning went (exit 1 on errors, like `cloud-init status`).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show modules and errors.
+        #[arg(long)]
+        long: bool,
+        /// Wait while provisioning is running.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        place: provision::Where,
+    },
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
@@ -74,6 +96,13 @@ fn main() -> ExitCode {
             validate::run(&user_data, vendor_data.as_deref(), target, json)
         }
         Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
+        Command::Run { args, place } => provision::run_command(args, &place, &cli.kvp_dir),
+        Command::Status {
+            json,
+            long,
+            wait,
+            place,
+        } => provision::status_command(&place, json, long, wait),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -70,6 +70,55 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets permission bits (Unix; ignored elsewhere).
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Sets owner and group by numeric id, not following a final symlink (Unix; ignored
+/// elsewhere).
+pub fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, uid, gid);
+        Ok(())
+    }
+}
+
+/// Creates (or replaces) a symbolic link at `link` pointing to `target`.
+pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    match fs::remove_file(link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, link)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = target;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "symbolic links are not implemented on this platform yet",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

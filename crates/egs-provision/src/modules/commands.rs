@@ -1,0 +1,328 @@
+//! Commands and scripts: `bootcmd` (every boot, before the rest), `runcmd` (written as a
+//! script, run by `scripts_user`), user-data scripts, and the `scripts/per-boot`,
+//! `per-instance` and `per-once` directories. Scripts run with their shebang (or `/bin/sh`),
+//! with `INSTANCE_ID` and `EGS_ROOT` in the environment, and log to a 0600 file each.
+//! Exit status 1001 asks for a reboot after the script; 1003 asks for a reboot and to run
+//! the script again; both are capped per instance.
+
+use std::path::{Path, PathBuf};
+
+use egs_cloudconfig::schema::Command as ConfigCommand;
+use egs_userdata::pipeline::{PartKind, ScriptFrequency};
+
+use super::{Context, Module, ModuleResult, Outcome, Stage};
+use crate::command::Command;
+use crate::state::{create_private_dir, Frequency};
+use crate::system::SystemError;
+
+/// `bootcmd`.
+pub const BOOTCMD: Module = Module {
+    name: "bootcmd",
+    stage: Stage::Network,
+    frequency: Frequency::Always,
+    run: bootcmd,
+};
+/// `runcmd`.
+pub const RUNCMD: Module = Module {
+    name: "runcmd",
+    stage: Stage::Config,
+    frequency: Frequency::PerInstance,
+    run: runcmd,
+};
+/// `scripts_per_once`.
+pub const SCRIPTS_PER_ONCE: Module = Module {
+    name: "scripts_per_once",
+    stage: Stage::Final,
+    frequency: Frequency::Once,
+    run: |ctx| run_dir(ctx, "per-once"),
+};
+/// `scripts_per_boot`.
+pub const SCRIPTS_PER_BOOT: Module = Module {
+    name: "scripts_per_boot",
+    stage: Stage::Final,
+    frequency: Frequency::Always,
+    run: |ctx| run_dir(ctx, "per-boot"),
+};
+/// `scripts_per_instance`.
+pub const SCRIPTS_PER_INSTANCE: Module = Module {
+    name: "scripts_per_instance",
+    stage: Stage::Final,
+    frequency: Frequency::PerInstance,
+    run: |ctx| run_dir(ctx, "per-instance"),
+};
+/// `scripts_user`: user-data scripts and runcmd.
+pub const SCRIPTS_USER: Module = Module {
+    name: "scripts_user",
+    stage: Stage::Final,
+    frequency: Frequency::PerInstance,
+    run: scripts_user,
+};
+
+/// Reboots scripts may ask for per instance.
+pub const MAX_REBOOTS: u32 = 10;
+
+/// cloud-init's `shellify`: list entries quoted word by word, strings as they are.
+pub fn shellify(commands: &[ConfigCommand]) -> String {
+    let mut script = String::from("#!/bin/sh\n");
+    for c in commands {
+        match c {
+            ConfigCommand::Shell(s) => script.push_str(s),
+            ConfigCommand::Argv(argv) => {
+                let quoted: Vec<String> = argv
+                    .iter()
+                    .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                    .collect();
+                script.push_str(&quoted.join(" "));
+            }
+        }
+        script.push('\n');
+    }
+    script
+}
+
+fn bootcmd(ctx: &mut Context) -> ModuleResult {
+    let instance = ctx.system.layout.instance(ctx.instance_id);
+    // Boothooks run every boot with INSTANCE_ID, like cloud-init's boothook handler.
+    for (i, part) in ctx
+        .user_data
+        .parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.kind() == PartKind::Boothook)
+    {
+        let body = String::from_utf8_lossy(&part.payload);
+        let body = body
+            .strip_prefix("#cloud-boothook")
+            .map(|b| b.trim_start_matches(['\r', '\n']))
+            .unwrap_or(&body)
+            .to_string();
+        let path = write_script(
+            &instance.join("boothooks"),
+            &format!("{:02}-{}", i, part.filename),
+            body.as_bytes(),
+        )?;
+        execute(ctx, &path, "boothook")?;
+    }
+    if ctx.config.bootcmd.is_empty() {
+        return Ok(Outcome::NothingToDo);
+    }
+    let path = write_script(
+        &instance.join("scripts-bootcmd"),
+        "bootcmd",
+        shellify(&ctx.config.bootcmd).as_bytes(),
+    )?;
+    match execute(ctx, &path, "bootcmd")? {
+        Some(code) if code != 0 => Err(SystemError::Command {
+            command: "bootcmd".into(),
+            message: format!("exit status {code}"),
+        }),
+        _ => Ok(Outcome::Done),
+    }
+}
+
+fn runcmd(ctx: &mut Context) -> ModuleResult {
+    if ctx.config.runcmd.is_empty() {
+        return Ok(Outcome::NothingToDo);
+    }
+    let dir = ctx.system.layout.instance(ctx.instance_id).join("scripts");
+    write_script(&dir, "runcmd", shellify(&ctx.config.runcmd).as_bytes())?;
+    Ok(Outcome::Done)
+}
+
+fn write_script(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, SystemError> {
+    create_private_dir(dir).map_err(|source| SystemError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(name.replace(['/', '\0'], "_"));
+    egs_sys::fs::write_atomic(&path, body, 0o700).map_err(|source| SystemError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Runs one script; its output goes to `<logs>/scripts/<name>.log` (0600). Returns the
+/// exit status.
+fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, SystemError> {
+    let head = std::fs::read(script).map_err(|source| SystemError::Io {
+        path: script.to_path_buf(),
+        source,
+    })?;
+    let path = script.display().to_string();
+    let argv = if head.starts_with(b"#!") {
+        vec![path.clone()]
+    } else {
+        vec!["/bin/sh".to_string(), path.clone()]
+    };
+    let mut command = Command::new(argv)
+        .env("INSTANCE_ID", ctx.instance_id)
+        .env("EGS_ROOT", &ctx.system.layout.root.display().to_string());
+    command.cwd = Some(ctx.system.layout.root.clone());
+    let out = command.run().map_err(|e| SystemError::Command {
+        command: path.clone(),
+        message: e.to_string(),
+    })?;
+    let log_dir = ctx.system.layout.logs.join("scripts");
+    create_private_dir(&log_dir).map_err(|source| SystemError::Io {
+        path: log_dir.clone(),
+        source,
+    })?;
+    let name = script
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let log = log_dir.join(format!("{what}-{name}.log"));
+    let mut text = format!("# {what} {path}: exit status {:?}\n", out.code).into_bytes();
+    text.extend_from_slice(&out.stdout);
+    text.extend_from_slice(&out.stderr);
+    egs_sys::fs::write_atomic(&log, &text, 0o600).map_err(|source| SystemError::Io {
+        path: log.clone(),
+        source,
+    })?;
+    ctx.log
+        .push(format!("{what} {name}: exit status {:?}", out.code));
+    Ok(out.code)
+}
+
+/// Runs scripts in name order, each once per marker directory; stops at a reboot request.
+fn run_scripts(
+    ctx: &mut Context,
+    scripts: Vec<PathBuf>,
+    done_dir: &Path,
+    what: &str,
+) -> ModuleResult {
+    let mut failed = Vec::new();
+    for script in scripts {
+        let name = script
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let marker = done_dir.join(&name);
+        if marker.exists() {
+            continue;
+        }
+        match execute(ctx, &script, what)? {
+            Some(0) => {}
+            Some(1001) => {
+                mark(&marker)?;
+                return Ok(Outcome::Reboot { again: false });
+            }
+            Some(1003) => return Ok(Outcome::Reboot { again: true }),
+            other => failed.push(format!(
+                "{name} ({})",
+                other.map_or("killed".to_string(), |c| format!("exit status {c}"))
+            )),
+        }
+        mark(&marker)?;
+    }
+    if failed.is_empty() {
+        Ok(Outcome::Done)
+    } else {
+        Err(SystemError::Command {
+            command: what.to_string(),
+            message: format!("failed: {}", failed.join(", ")),
+        })
+    }
+}
+
+fn mark(marker: &Path) -> Result<(), SystemError> {
+    if let Some(dir) = marker.parent() {
+        create_private_dir(dir).map_err(|source| SystemError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    egs_sys::fs::write_atomic(marker, b"", 0o600).map_err(|source| SystemError::Io {
+        path: marker.to_path_buf(),
+        source,
+    })
+}
+
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn scripts_user(ctx: &mut Context) -> ModuleResult {
+    let instance = ctx.system.layout.instance(ctx.instance_id);
+    let dir = instance.join("scripts");
+    for part in ctx
+        .user_data
+        .parts
+        .iter()
+        .filter(|p| matches!(p.kind(), PartKind::Script(ScriptFrequency::Instance)))
+    {
+        let path = dir.join(part.filename.replace(['/', '\0'], "_"));
+        if !path.exists() {
+            write_script(&dir, &part.filename, &part.payload)?;
+        }
+    }
+    let scripts = sorted_files(&dir);
+    if scripts.is_empty() {
+        return Ok(Outcome::NothingToDo);
+    }
+    run_scripts(ctx, scripts, &instance.join("scripts-done"), "scripts_user")
+}
+
+fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
+    let frequency = match kind {
+        "per-boot" => ScriptFrequency::Boot,
+        "per-once" => ScriptFrequency::Once,
+        _ => ScriptFrequency::PerInstance,
+    };
+    let dir = ctx.system.layout.state.join("scripts").join(kind);
+    for part in ctx
+        .user_data
+        .parts
+        .iter()
+        .filter(|p| p.kind() == PartKind::Script(frequency))
+    {
+        write_script(&dir, &part.filename, &part.payload)?;
+    }
+    let scripts = sorted_files(&dir);
+    if scripts.is_empty() {
+        return Ok(Outcome::NothingToDo);
+    }
+    let done = match kind {
+        "per-boot" => ctx
+            .system
+            .layout
+            .state
+            .join("scripts-done")
+            .join(format!("boot-{}", ctx.boot_id)),
+        "per-once" => ctx.system.layout.state.join("scripts-done").join("once"),
+        _ => ctx
+            .system
+            .layout
+            .instance(ctx.instance_id)
+            .join("scripts-done-per-instance"),
+    };
+    run_scripts(
+        ctx,
+        scripts,
+        &done,
+        &format!("scripts_{}", kind.replace('-', "_")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shellify_like_cloud_init() {
+        let s = shellify(&[
+            ConfigCommand::Shell("echo a > /tmp/x".into()),
+            ConfigCommand::Argv(vec!["echo".into(), "it's".into()]),
+        ]);
+        assert_eq!(s, "#!/bin/sh\necho a > /tmp/x\n'echo' 'it'\\''s'\n");
+    }
+}

@@ -1,0 +1,365 @@
+//! `users_groups` (network stage, per instance) and `set_passwords` (config stage, per
+//! instance) with cloud-init's Linux semantics, through shadow-utils as cloud-init uses
+//! them: groups first, then users (`default` resolved to the distribution's user), missing
+//! supplementary groups created, passwords set with `chpasswd` on standard input (hashes
+//! with `-e`), passwords locked unless `lock_passwd: false`, sudo rules in
+//! `/etc/sudoers.d/90-cloud-init-users` checked with `visudo` when present, and each
+//! user's `ssh_authorized_keys` installed.
+
+use egs_cloudconfig::schema::{normalize_users, PasswordKind, Sudo, User};
+
+use super::{Context, Module, ModuleResult, Outcome, Stage};
+use crate::command::Command;
+use crate::state::Frequency;
+use crate::system::{which, System, SystemError};
+
+/// `users_groups`.
+pub const USERS_GROUPS: Module = Module {
+    name: "users_groups",
+    stage: Stage::Network,
+    frequency: Frequency::PerInstance,
+    run: users_groups,
+};
+
+/// `set_passwords`.
+pub const SET_PASSWORDS: Module = Module {
+    name: "set_passwords",
+    stage: Stage::Config,
+    frequency: Frequency::PerInstance,
+    run: set_passwords,
+};
+
+const SUDOERS: &str = "/etc/sudoers.d/90-cloud-init-users";
+
+/// The users cloud-config asks for, with `default` resolved.
+pub fn resolved_users(ctx: &Context) -> Vec<User> {
+    let mut default_user = ctx.default_user.clone();
+    if let Some(old) = &ctx.config.user {
+        default_user.name = old.name.clone();
+    }
+    normalize_users(ctx.config.users.as_deref(), &default_user)
+}
+
+fn ensure_group(system: &System, name: &str, log: &mut Vec<String>) -> Result<(), SystemError> {
+    if system.group_id(name)?.is_none() {
+        system.run(&system.shadow("groupadd", &[name]))?;
+        log.push(format!("created group {name}"));
+    }
+    Ok(())
+}
+
+fn users_groups(ctx: &mut Context) -> ModuleResult {
+    let system = ctx.system;
+    for group in &ctx.config.groups {
+        ensure_group(system, &group.name, &mut ctx.log)?;
+        for member in &group.members {
+            if system.account(member)?.is_some() {
+                system.run(&system.shadow("usermod", &["-a", "-G", &group.name, member]))?;
+            } else {
+                ctx.log.push(format!(
+                    "group {}: member {member} does not exist (yet); not added",
+                    group.name
+                ));
+            }
+        }
+    }
+    let users = resolved_users(ctx);
+    if users.is_empty() && ctx.config.groups.is_empty() {
+        return Ok(Outcome::NothingToDo);
+    }
+    let mut sudoers = String::new();
+    for user in &users {
+        create_or_update(ctx, user)?;
+        if let Sudo::Rules(rules) = &user.sudo {
+            sudoers.push_str(&format!("\n# User rules for {}\n", user.name));
+            for rule in rules {
+                sudoers.push_str(&format!("{} {}\n", user.name, rule));
+            }
+        }
+        let keys = user_keys(ctx, user);
+        if !keys.is_empty() {
+            install_keys(system, &user.name, &keys)?;
+        }
+    }
+    if !sudoers.is_empty() {
+        let text = format!("# Created by EGS (cloud-init compatible users_groups)\n{sudoers}");
+        let path = system.write_file(SUDOERS, text.as_bytes(), 0o440, None)?;
+        if which("visudo") {
+            system.run(&Command::new([
+                "visudo",
+                "-c",
+                "-q",
+                "-f",
+                &path.display().to_string(),
+            ]))?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// Keys for a user: its own, plus for the default user the top-level
+/// `ssh_authorized_keys` and the datasource's public keys (cloud-init's cc_ssh does that).
+fn user_keys(ctx: &Context, user: &User) -> Vec<String> {
+    let mut keys = user.ssh_authorized_keys.clone();
+    let is_default = user.name == ctx.default_user.name
+        || ctx
+            .config
+            .user
+            .as_ref()
+            .is_some_and(|u| u.name == user.name);
+    if is_default && ctx.config.allow_public_ssh_keys != Some(false) {
+        keys.extend(ctx.config.ssh_authorized_keys.iter().cloned());
+        keys.extend(ctx.datasource.public_keys.iter().cloned());
+    }
+    let mut unique = Vec::new();
+    for k in keys {
+        if !unique.contains(&k) {
+            unique.push(k);
+        }
+    }
+    unique
+}
+
+fn create_or_update(ctx: &mut Context, user: &User) -> Result<(), SystemError> {
+    let system = ctx.system;
+    if system.account(&user.name)?.is_none() {
+        let mut args: Vec<String> = Vec::new();
+        let mut opt = |flag: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                args.push(flag.to_string());
+                args.push(v.clone());
+            }
+        };
+        opt("--comment", &user.gecos);
+        opt("--home-dir", &user.homedir);
+        opt("--gid", &user.primary_group);
+        opt("--shell", &user.shell);
+        opt("--expiredate", &user.expiredate);
+        opt("--inactive", &user.inactive);
+        opt("--selinux-user", &user.selinux_user);
+        if let Some(uid) = user.uid {
+            args.extend(["--uid".to_string(), uid.to_string()]);
+        }
+        if !user.groups.is_empty() {
+            if user.create_groups != Some(false) {
+                for g in &user.groups {
+                    ensure_group(system, g, &mut ctx.log)?;
+                }
+            }
+            args.extend(["--groups".to_string(), user.groups.join(",")]);
+        }
+        if user.system {
+            args.push("--system".into());
+        }
+        if user.no_user_group {
+            args.push("--no-user-group".into());
+        }
+        if user.no_log_init {
+            args.push("--no-log-init".into());
+        }
+        args.push(
+            if user.no_create_home || user.system {
+                "--no-create-home"
+            } else {
+                "--create-home"
+            }
+            .into(),
+        );
+        args.push(user.name.clone());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        system.run(&system.shadow("useradd", &refs))?;
+        ctx.log.push(format!("created user {}", user.name));
+    } else {
+        ctx.log
+            .push(format!("user {} already exists; not re-created", user.name));
+    }
+    // Passwords: plain_text_passwd, then hashed_passwd, then passwd, as cloud-init orders them.
+    if let Some(plain) = &user.plain_text_passwd {
+        set_password(system, &user.name, plain, false)?;
+    }
+    if let Some(hash) = user.hashed_passwd.as_ref().or(user.passwd.as_ref()) {
+        set_password(system, &user.name, hash, true)?;
+    }
+    if user.password_locked() {
+        system.run(&system.shadow("usermod", &["--lock", &user.name]))?;
+    }
+    Ok(())
+}
+
+/// Sets a password through `chpasswd --encrypted` on standard input; clear text is hashed
+/// here first (SHA-512 crypt), so no PAM is needed and the secret never reaches argv.
+fn set_password(
+    system: &System,
+    user: &str,
+    secret: &str,
+    hashed: bool,
+) -> Result<(), SystemError> {
+    let hash = if hashed {
+        secret.to_string()
+    } else {
+        hash_password(secret)?
+    };
+    system
+        .run(
+            &system
+                .shadow("chpasswd", &["--encrypted"])
+                .stdin(format!("{user}:{hash}\n")),
+        )
+        .map(|_| ())
+}
+
+/// A `$6$` (SHA-512 crypt) hash with a 16-character random salt, as glibc's `crypt` reads it.
+pub fn hash_password(plain: &str) -> Result<String, SystemError> {
+    use sha_crypt::{PasswordHasher, ShaCrypt};
+    let mut salt = [0u8; 12];
+    getrandom::getrandom(&mut salt)
+        .map_err(|e| SystemError::Lookup(format!("no random bytes for a password salt: {e}")))?;
+    ShaCrypt::SHA512
+        .hash_password_with_salt(plain.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| SystemError::Lookup(format!("password hashing failed: {e}")))
+}
+
+fn install_keys(system: &System, name: &str, keys: &[String]) -> Result<(), SystemError> {
+    let account = system
+        .account(name)?
+        .ok_or_else(|| SystemError::Lookup(format!("unknown user '{name}'")))?;
+    let owner = Some((account.uid, account.gid));
+    let ssh_dir = format!("{}/.ssh", account.home.trim_end_matches('/'));
+    system.make_dir(&account.home, 0o755, None).ok();
+    system.make_dir(&ssh_dir, 0o700, owner)?;
+    let file = format!("{ssh_dir}/authorized_keys");
+    let mut text =
+        String::from_utf8_lossy(&system.read_file(&file)?.unwrap_or_default()).into_owned();
+    for key in keys {
+        if !text.lines().any(|l| l.trim() == key.trim()) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(key.trim());
+            text.push('\n');
+        }
+    }
+    system.write_file(&file, text.as_bytes(), 0o600, owner)?;
+    Ok(())
+}
+
+/// Installs keys for root-like callers (the ssh module's `disable_root`).
+pub(crate) fn authorized_keys(
+    system: &System,
+    name: &str,
+    keys: &[String],
+) -> Result<(), SystemError> {
+    install_keys(system, name, keys)
+}
+
+fn set_passwords(ctx: &mut Context) -> ModuleResult {
+    let system = ctx.system;
+    let mut did = false;
+    if let Some(password) = &ctx.config.password {
+        let name = resolved_users(ctx)
+            .first()
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| ctx.default_user.name.clone());
+        set_password(
+            system,
+            &name,
+            password,
+            egs_cloudconfig::schema::looks_hashed(password),
+        )?;
+        did = true;
+    }
+    let expire = ctx
+        .config
+        .chpasswd
+        .as_ref()
+        .and_then(|c| c.expire)
+        .unwrap_or(true);
+    if let Some(chpasswd) = &ctx.config.chpasswd {
+        for change in &chpasswd.changes {
+            match change.kind {
+                PasswordKind::Random => {
+                    ctx.log.push(format!(
+                        "chpasswd: random password for {} is not supported; skipped",
+                        change.name
+                    ));
+                    continue;
+                }
+                kind => set_password(
+                    system,
+                    &change.name,
+                    &change.password,
+                    kind == PasswordKind::Hash,
+                )?,
+            }
+            if expire {
+                system.run(&system.shadow("chage", &["--lastday", "0", &change.name]))?;
+            }
+            did = true;
+        }
+    }
+    if let Some(pwauth) = ctx.config.ssh_pwauth {
+        use egs_cloudconfig::schema::SshPwauth;
+        let value = match pwauth {
+            SshPwauth::Enabled => Some("yes"),
+            SshPwauth::Disabled => Some("no"),
+            SshPwauth::Unchanged => None,
+        };
+        if let Some(v) = value {
+            system.write_file(
+                "/etc/ssh/sshd_config.d/50-cloud-init.conf",
+                format!("PasswordAuthentication {v}\n").as_bytes(),
+                0o600,
+                None,
+            )?;
+            did = true;
+        }
+    }
+    Ok(if did {
+        Outcome::Done
+    } else {
+        Outcome::NothingToDo
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shadow_commands_use_the_sandbox_prefix_and_never_carry_secrets() {
+        let layout = crate::state::Layout::new(std::path::Path::new("/sandbox"), None);
+        let system = System::new(layout);
+        let cmd = system
+            .shadow("chpasswd", &["--encrypted"])
+            .stdin("bob:$6$x$y\n");
+        assert_eq!(cmd.argv, ["chpasswd", "--root", "/sandbox", "--encrypted"]);
+        assert!(!cmd.describe().contains("$6$"));
+        assert_eq!(
+            system.shadow("useradd", &["x"]).argv,
+            ["useradd", "--prefix", "/sandbox", "x"]
+        );
+    }
+
+    #[test]
+    fn password_hashes_verify_with_glibc_crypt() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$6$"), "{hash}");
+        let script =
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])";
+        let out = std::process::Command::new("python3")
+            .args(["-W", "ignore", "-c", script, "correct horse", &hash])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "True",
+            "{hash}"
+        );
+        assert_ne!(
+            hash_password("correct horse").unwrap(),
+            hash,
+            "salts differ"
+        );
+    }
+}

@@ -1,0 +1,508 @@
+//! One provisioning run: find the datasource, read user-data and vendor-data, and run the
+//! stages' modules in order. A module runs when its frequency says so (semaphores below the
+//! state directory); a failing module is recorded `failed` and the others still run (it is
+//! retried only with `retry_failed` or for a new instance); a script's reboot request stops
+//! the run, records `reboot-pending` and reboots, and the next boot continues. `state.json`
+//! is rewritten atomically after every module, so a run killed at any point resumes
+//! without running a completed module twice.
+
+use std::path::{Path, PathBuf};
+
+use egs_cloudconfig::schema::{CloudConfig, Severity, Sudo, User};
+use egs_datasource::azure::Azure;
+use egs_datasource::configdrive::ConfigDrive;
+use egs_datasource::env::SystemEnvironment;
+use egs_datasource::locator::{locate, Budget, RealClock};
+use egs_datasource::nocloud::NoCloud;
+use egs_datasource::{DataSource, DataSourceResult, Override};
+use egs_kvp::event::{Event, EventType, KeyStyle, Outcome as KvpOutcome, Timestamp};
+use egs_kvp::pool::{Pool, POOL_GUEST};
+use egs_kvp::report::{ProvisioningState, Reporter};
+use egs_userdata::fetch::UrlFetcher;
+use egs_userdata::pipeline::{process, Limits};
+use sha2::Digest;
+
+use crate::modules::{self, Context, Outcome, Stage};
+use crate::state::{
+    create_private_dir, now, read_json, write_json, Frequency, Layout, ModuleRecord, RunState,
+    Semaphore,
+};
+use crate::system::System;
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `/` or a sandbox root.
+    pub root: PathBuf,
+    /// Moves all state.
+    pub state_dir: Option<PathBuf>,
+    /// Devices or images to probe instead of scanning `/sys/class/block`.
+    pub devices: Option<Vec<PathBuf>>,
+    /// User-data from a file instead of a datasource.
+    pub user_data: Option<Vec<u8>>,
+    /// Instance id for `user_data` (default: derived from its content).
+    pub instance_id: Option<String>,
+    /// Only this stage.
+    pub stage: Option<Stage>,
+    /// Run modules recorded `failed` again.
+    pub retry_failed: bool,
+    /// Directory of the KVP pools; events are written when `.kvp_pool_1` exists there.
+    pub kvp_dir: Option<PathBuf>,
+    /// The boot id (default: `/proc/sys/kernel/random/boot_id`); tests simulate reboots.
+    pub boot_id: Option<String>,
+    /// The distribution's default user (default: from `/etc/os-release` of the root).
+    pub default_user: Option<User>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunResult {
+    /// No datasource was found: nothing to do.
+    NoDataSource,
+    /// All modules done.
+    Done,
+    /// Some modules failed (listed in the state).
+    Errors(Vec<String>),
+    /// A reboot was requested and started; the next boot continues.
+    RebootPending,
+}
+
+/// A failure before any module could run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunError(pub String);
+
+/// The boot id of the running system.
+pub fn system_boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The distribution's default user, named after `/etc/os-release`'s `ID` as cloud-init's
+/// distro configs name it, in the administrative groups that exist on the system.
+pub fn distro_default_user(system: &System) -> User {
+    let release = String::from_utf8_lossy(
+        &system
+            .read_file("/etc/os-release")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    )
+    .into_owned();
+    let id = release
+        .lines()
+        .find_map(|l| l.strip_prefix("ID="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let name = match id.as_str() {
+        "ubuntu" => "ubuntu",
+        "fedora" => "fedora",
+        "rhel" | "centos" | "rocky" | "almalinux" | "ol" => "cloud-user",
+        "alpine" => "alpine",
+        "arch" => "arch",
+        _ => "debian",
+    };
+    let groups = ["adm", "sudo", "wheel", "systemd-journal"]
+        .iter()
+        .filter(|g| system.group_id(g).ok().flatten().is_some())
+        .map(|g| g.to_string())
+        .collect();
+    User {
+        name: name.into(),
+        gecos: Some(format!("{}{}", &name[..1].to_uppercase(), &name[1..])),
+        shell: Some("/bin/bash".into()),
+        groups,
+        sudo: Sudo::Rules(vec!["ALL=(ALL) NOPASSWD:ALL".into()]),
+        lock_passwd: Some(true),
+        ..User::default()
+    }
+}
+
+struct Kvp {
+    reporter: Option<Reporter>,
+}
+
+impl Kvp {
+    fn open(dir: Option<&Path>) -> Kvp {
+        let reporter = dir
+            .map(|d| Pool::open(d, POOL_GUEST))
+            .filter(|p| p.path().exists())
+            .map(|pool| {
+                let incarnation = egs_sys::boot::boot_epoch_seconds().ok();
+                Reporter::new(pool, KeyStyle::FiveField, incarnation)
+            });
+        Kvp { reporter }
+    }
+
+    fn event(
+        &mut self,
+        name: &str,
+        kind: EventType,
+        description: &str,
+        result: Option<KvpOutcome>,
+    ) {
+        if let Some(r) = &mut self.reporter {
+            let event = Event {
+                name: name.into(),
+                event_type: kind,
+                timestamp: Timestamp::now(),
+                description: description.into(),
+                result,
+                duration: None,
+            };
+            // KVP is best effort: a failure to report never fails provisioning.
+            let _ = r.report(&event);
+        }
+    }
+
+    fn state(&self, state: ProvisioningState) {
+        if let Some(r) = &self.reporter {
+            let _ = r.set_state(state);
+        }
+    }
+}
+
+fn append_log(layout: &Layout, lines: &[String]) {
+    use std::io::Write;
+    if create_private_dir(&layout.logs).is_err() {
+        return;
+    }
+    let path = layout.logs.join("provisioning.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = egs_sys::fs::set_mode(&path, 0o600);
+        for line in lines {
+            let _ = writeln!(f, "{} {line}", now());
+        }
+    }
+}
+
+fn find_datasource(opts: &RunOptions) -> Result<Option<DataSourceResult>, RunError> {
+    let env = SystemEnvironment {
+        root: opts.root.clone(),
+        devices: opts.devices.clone(),
+    };
+    if let Some(data) = &opts.user_data {
+        let id = opts.instance_id.clone().unwrap_or_else(|| {
+            format!("override-{:x}", sha2::Sha256::digest(data))
+                .chars()
+                .take(21)
+                .collect()
+        });
+        let mut source = Override {
+            user_data: Some(data.clone()),
+            instance_id: id,
+        };
+        let mut sources: [&mut dyn DataSource; 1] = [&mut source];
+        return Ok(locate(&mut sources, &env, &Budget::default(), &mut RealClock).result);
+    }
+    let (mut azure, mut nocloud, mut configdrive) = (
+        Azure,
+        NoCloud::new(Box::new(UrlFetcher::default())),
+        ConfigDrive,
+    );
+    let mut sources: [&mut dyn DataSource; 3] = [&mut azure, &mut nocloud, &mut configdrive];
+    let located = locate(
+        &mut sources,
+        &env,
+        &Budget {
+            total: std::time::Duration::from_secs(60),
+            ..Budget::default()
+        },
+        &mut RealClock,
+    );
+    if located.result.is_none() && !located.failures.is_empty() {
+        return Err(RunError(located.failures.join("; ")));
+    }
+    Ok(located.result)
+}
+
+/// Runs provisioning.
+pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
+    let layout = Layout::new(&opts.root, opts.state_dir.as_deref());
+    let system = System::new(layout.clone());
+    let boot_id = opts.boot_id.clone().unwrap_or_else(system_boot_id);
+    let state_path = layout.state_file();
+    let previous: RunState = read_json(&state_path)
+        .map_err(RunError)?
+        .unwrap_or_default();
+    let mut kvp = Kvp::open(opts.kvp_dir.as_deref());
+
+    let Some(ds) = find_datasource(opts)? else {
+        let state = RunState {
+            status: "disabled".into(),
+            boot_id: boot_id.clone(),
+            errors: vec!["no datasource found".into()],
+            updated: now(),
+            ..previous
+        };
+        write_json(&state_path, &state, 0o600)
+            .map_err(|e| RunError(format!("{}: {e}", state_path.display())))?;
+        append_log(
+            &layout,
+            &["no datasource found; nothing to provision".into()],
+        );
+        return Ok(RunResult::NoDataSource);
+    };
+    let new_instance = previous.instance_id.as_deref() != Some(ds.instance_id.as_str());
+    let mut state = RunState {
+        status: "running".into(),
+        instance_id: Some(ds.instance_id.clone()),
+        datasource: Some(format!("{} ({})", ds.source, ds.location)),
+        boot_id: boot_id.clone(),
+        stages_done: if previous.boot_id == boot_id && !new_instance {
+            previous.stages_done.clone()
+        } else {
+            Vec::new()
+        },
+        modules: Vec::new(),
+        errors: Vec::new(),
+        reboots: if new_instance { 0 } else { previous.reboots },
+        updated: now(),
+    };
+    let save = |state: &RunState| {
+        write_json(&state_path, state, 0o600)
+            .map_err(|e| RunError(format!("{}: {e}", state_path.display())))
+    };
+    save(&state)?;
+    kvp.state(ProvisioningState::Started);
+
+    let instance_dir = layout.instance(&ds.instance_id);
+    create_private_dir(&instance_dir)
+        .map_err(|e| RunError(format!("{}: {e}", instance_dir.display())))?;
+    for (name, data) in [
+        ("user-data.txt", &ds.user_data),
+        ("vendor-data.txt", &ds.vendor_data),
+    ] {
+        if let Some(d) = data {
+            egs_sys::fs::write_atomic(&instance_dir.join(name), d, 0o600)
+                .map_err(|e| RunError(format!("{name}: {e}")))?;
+        }
+    }
+    let fetcher = UrlFetcher {
+        once_cache: Some(instance_dir.join("urlcache")),
+        ..UrlFetcher::default()
+    };
+    let user_data = match process(
+        ds.user_data.as_deref().unwrap_or_default(),
+        ds.vendor_data.as_deref(),
+        &fetcher,
+        &Limits::default(),
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            state.status = "error".into();
+            state.errors.push(format!("user-data: {e}"));
+            save(&state)?;
+            kvp.event(
+                "init-network",
+                EventType::Finish,
+                &format!("userdata-parse: {e}"),
+                Some(KvpOutcome::Fail),
+            );
+            kvp.state(ProvisioningState::Failed);
+            return Ok(RunResult::Errors(state.errors));
+        }
+    };
+    let (config, schema) = CloudConfig::from_node(&user_data.config);
+    let mut log: Vec<String> = vec![format!(
+        "instance {} from {} ({}); {} user-data part(s)",
+        ds.instance_id,
+        ds.source,
+        ds.location,
+        user_data.parts.len()
+    )];
+    for d in user_data
+        .diagnostics
+        .items
+        .iter()
+        .chain(&schema.items)
+        .filter(|d| d.severity == Severity::Error)
+    {
+        log.push(format!(
+            "cloud-config problem (applied where possible): {d}"
+        ));
+        state.errors.push(d.to_string());
+    }
+    let default_user = opts
+        .default_user
+        .clone()
+        .unwrap_or_else(|| distro_default_user(&system));
+
+    let stages: Vec<Stage> = match opts.stage {
+        Some(s) => vec![s],
+        None => Stage::ALL.to_vec(),
+    };
+    let all = modules::all();
+    let mut failed = Vec::new();
+    for stage in stages {
+        kvp.state(ProvisioningState::Running);
+        kvp.event(
+            stage.name(),
+            EventType::Start,
+            &format!("running stage {}", stage.name()),
+            None,
+        );
+        for module in all.iter().filter(|m| m.stage == stage) {
+            let semaphore = layout.semaphore(&ds.instance_id, module.name, module.frequency);
+            let recorded: Option<Semaphore> = semaphore
+                .as_deref()
+                .and_then(|p| read_json(p).ok().flatten());
+            let skip = match (&recorded, module.frequency) {
+                (Some(s), Frequency::PerBoot) if s.boot_id != boot_id => false,
+                (Some(s), _) if s.result == "failed" => !opts.retry_failed,
+                (Some(_), _) => true,
+                (None, _) => false,
+            };
+            let event_name = format!("{}/config-{}", stage.name(), module.name);
+            if skip {
+                let result = recorded.map(|s| s.result).unwrap_or_default();
+                state.modules.push(ModuleRecord {
+                    name: module.name.into(),
+                    stage: stage.name().into(),
+                    result: "skipped".into(),
+                    message: Some(format!("already {result} ({:?})", module.frequency)),
+                });
+                continue;
+            }
+            kvp.event(
+                &event_name,
+                EventType::Start,
+                &format!(
+                    "running config-{} with frequency {:?}",
+                    module.name, module.frequency
+                ),
+                None,
+            );
+            let mut ctx = Context {
+                system: &system,
+                config: &config,
+                user_data: &user_data,
+                datasource: &ds,
+                instance_id: &ds.instance_id,
+                default_user: &default_user,
+                boot_id: &boot_id,
+                log: Vec::new(),
+            };
+            let outcome = (module.run)(&mut ctx);
+            log.extend(ctx.log.into_iter().map(|l| format!("{}: {l}", module.name)));
+            let (result, message, reboot) = match outcome {
+                Ok(Outcome::Reboot { again }) => {
+                    state.reboots += 1;
+                    if state.reboots > modules::MAX_REBOOTS {
+                        (
+                            "failed",
+                            Some(format!(
+                                "more than {} reboots requested for this instance",
+                                modules::MAX_REBOOTS
+                            )),
+                            false,
+                        )
+                    } else {
+                        (
+                            "reboot",
+                            Some(if again {
+                                "reboot requested; the script runs again".into()
+                            } else {
+                                "reboot requested".into()
+                            }),
+                            true,
+                        )
+                    }
+                }
+                Ok(_) => ("done", None, false),
+                Err(e) => ("failed", Some(e.to_string()), false),
+            };
+            if result != "reboot" {
+                if let Some(path) = &semaphore {
+                    let record = Semaphore {
+                        result: result.into(),
+                        boot_id: boot_id.clone(),
+                        at: now(),
+                        message: message.clone(),
+                    };
+                    write_json(path, &record, 0o600)
+                        .map_err(|e| RunError(format!("{}: {e}", path.display())))?;
+                }
+            }
+            if result == "failed" {
+                failed.push(format!(
+                    "{}: {}",
+                    module.name,
+                    message.clone().unwrap_or_default()
+                ));
+                log.push(format!(
+                    "{} failed: {}",
+                    module.name,
+                    message.clone().unwrap_or_default()
+                ));
+            }
+            let kvp_result = if result == "failed" {
+                KvpOutcome::Fail
+            } else {
+                KvpOutcome::Success
+            };
+            kvp.event(
+                &event_name,
+                EventType::Finish,
+                message.as_deref().unwrap_or(result),
+                Some(kvp_result),
+            );
+            state.modules.push(ModuleRecord {
+                name: module.name.into(),
+                stage: stage.name().into(),
+                result: result.into(),
+                message,
+            });
+            state.updated = now();
+            save(&state)?;
+            if reboot {
+                state.status = "reboot-pending".into();
+                save(&state)?;
+                kvp.state(ProvisioningState::RebootPending);
+                append_log(&layout, &log);
+                system
+                    .power("reboot", 0, Some("EGS: reboot requested by a user script"))
+                    .map_err(|e| RunError(e.to_string()))?;
+                return Ok(RunResult::RebootPending);
+            }
+        }
+        kvp.event(
+            stage.name(),
+            EventType::Finish,
+            &format!("finished stage {}", stage.name()),
+            Some(if failed.is_empty() {
+                KvpOutcome::Success
+            } else {
+                KvpOutcome::Fail
+            }),
+        );
+        if !state.stages_done.contains(&stage.name().to_string()) {
+            state.stages_done.push(stage.name().into());
+        }
+        save(&state)?;
+    }
+    state.errors.extend(failed.iter().cloned());
+    state.status = if failed.is_empty() {
+        "done".into()
+    } else {
+        "error".into()
+    };
+    state.updated = now();
+    save(&state)?;
+    kvp.state(if failed.is_empty() {
+        ProvisioningState::Completed
+    } else {
+        ProvisioningState::Failed
+    });
+    append_log(&layout, &log);
+    Ok(if failed.is_empty() {
+        RunResult::Done
+    } else {
+        RunResult::Errors(failed)
+    })
+}

@@ -1,0 +1,238 @@
+//! Where provisioning keeps its state, and the state itself: the layout below the state
+//! directory (default `/var/lib/eryph/provisioning`, moved as a whole by `--state-dir`),
+//! module semaphores, and `state.json`. Every write is atomic (temp file, fsync, rename).
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How often a module runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Frequency {
+    /// Every run.
+    Always,
+    /// Once per boot.
+    PerBoot,
+    /// Once per instance id.
+    PerInstance,
+    /// Once ever.
+    Once,
+}
+
+/// Paths of one system (the real one, or a sandbox root).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `/`, or the sandbox root every effect goes below.
+    pub root: PathBuf,
+    /// The state directory.
+    pub state: PathBuf,
+    /// The log directory.
+    pub logs: PathBuf,
+}
+
+/// A path that would leave the root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an absolute path inside the system root (no '..' allowed)")]
+pub struct OutsideRoot(pub String);
+
+impl Layout {
+    /// The layout for `root`; `state` overrides the state directory (all state moves).
+    pub fn new(root: &Path, state: Option<&Path>) -> Layout {
+        Layout {
+            root: root.to_path_buf(),
+            state: state
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.join("var/lib/eryph/provisioning")),
+            logs: root.join("var/log/eryph/guest-services"),
+        }
+    }
+
+    /// The place of an absolute system path below the root. The one path-joining rule:
+    /// only absolute paths, no `..` components.
+    pub fn host(&self, absolute: &str) -> Result<PathBuf, OutsideRoot> {
+        let path = Path::new(absolute);
+        if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(OutsideRoot(absolute.to_string()));
+        }
+        Ok(self.root.join(path.strip_prefix("/").unwrap_or(path)))
+    }
+
+    /// The directory of one instance.
+    pub fn instance(&self, instance_id: &str) -> PathBuf {
+        self.state
+            .join("instances")
+            .join(instance_id.replace(['/', '\0'], "_"))
+    }
+
+    /// The semaphore file of a module at a frequency (`None` for `always`).
+    pub fn semaphore(
+        &self,
+        instance_id: &str,
+        module: &str,
+        frequency: Frequency,
+    ) -> Option<PathBuf> {
+        match frequency {
+            Frequency::Always => None,
+            Frequency::PerInstance => Some(
+                self.instance(instance_id)
+                    .join("sem")
+                    .join(format!("config_{module}")),
+            ),
+            Frequency::PerBoot => {
+                Some(self.state.join("sem").join(format!("config_{module}.boot")))
+            }
+            Frequency::Once => Some(self.state.join("sem").join(format!("config_{module}.once"))),
+        }
+    }
+
+    /// `state.json`.
+    pub fn state_file(&self) -> PathBuf {
+        self.state.join("state.json")
+    }
+}
+
+/// What a semaphore records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Semaphore {
+    /// `done` or `failed`.
+    pub result: String,
+    /// The boot it ran in.
+    pub boot_id: String,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Writes JSON atomically, creating parent directories (0700 for state).
+pub fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    egs_sys::fs::write_atomic(path, &text, mode)
+}
+
+/// Creates a directory (and parents) readable only by root.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    if !path.is_dir() {
+        std::fs::create_dir_all(path)?;
+        egs_sys::fs::set_mode(path, 0o700)?;
+    }
+    Ok(())
+}
+
+/// Reads JSON written by [`write_json`]; a missing file is `None`, a corrupt one an error
+/// naming the file.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, String> {
+    match std::fs::read(path) {
+        Ok(data) => serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// One module's result in `state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    /// Module name.
+    pub name: String,
+    /// Stage name.
+    pub stage: String,
+    /// `done`, `failed`, `skipped` (semaphore) or `reboot`.
+    pub result: String,
+    /// Details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `state.json`: what the last run did, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// `running`, `done`, `error` or `reboot-pending`.
+    pub status: String,
+    /// The instance.
+    pub instance_id: Option<String>,
+    /// Which datasource and where.
+    pub datasource: Option<String>,
+    /// The boot of the last run.
+    pub boot_id: String,
+    /// Stages finished in this boot.
+    pub stages_done: Vec<String>,
+    /// Per-module results of the last run.
+    pub modules: Vec<ModuleRecord>,
+    /// Errors, for people.
+    pub errors: Vec<String>,
+    /// Reboots requested by scripts for this instance so far.
+    pub reboots: u32,
+    /// Unix seconds of the last update.
+    pub updated: u64,
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_below_the_root() {
+        let l = Layout::new(Path::new("/sandbox"), None);
+        assert_eq!(
+            l.host("/etc/hosts").unwrap(),
+            PathBuf::from("/sandbox/etc/hosts")
+        );
+        assert!(l.host("etc/hosts").is_err());
+        assert!(l.host("/etc/../../x").is_err());
+        assert_eq!(
+            l.state,
+            PathBuf::from("/sandbox/var/lib/eryph/provisioning")
+        );
+        let moved = Layout::new(Path::new("/"), Some(Path::new("/tmp/st")));
+        assert_eq!(
+            moved
+                .semaphore("i-1", "runcmd", Frequency::PerInstance)
+                .unwrap(),
+            PathBuf::from("/tmp/st/instances/i-1/sem/config_runcmd")
+        );
+        assert_eq!(
+            moved.semaphore("i/2", "x", Frequency::Once).unwrap(),
+            PathBuf::from("/tmp/st/sem/config_x.once")
+        );
+        assert_eq!(
+            moved.instance("a/b"),
+            PathBuf::from("/tmp/st/instances/a_b")
+        );
+        assert!(moved.semaphore("i", "x", Frequency::Always).is_none());
+    }
+
+    #[test]
+    fn json_round_trip_is_atomic_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deep/state.json");
+        let state = RunState {
+            status: "done".into(),
+            ..RunState::default()
+        };
+        write_json(&path, &state, 0o600).unwrap();
+        assert_eq!(read_json::<RunState>(&path).unwrap().unwrap(), state);
+        assert!(read_json::<RunState>(&dir.path().join("none"))
+            .unwrap()
+            .is_none());
+        std::fs::write(&path, "{").unwrap();
+        assert!(read_json::<RunState>(&path)
+            .unwrap_err()
+            .contains("state.json"));
+    }
+}
