@@ -328,10 +328,19 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         ));
         state.errors.push(d.to_string());
     }
-    let default_user = opts
+    let mut default_user = opts
         .default_user
         .clone()
         .unwrap_or_else(|| distro_default_user(&system));
+    // A platform-defined user (Azure's UserName) is the default user, as in cloud-init.
+    if let Some(platform) = &ds.default_user {
+        default_user.name = platform.name.clone();
+        default_user.gecos = None;
+        if let Some(password) = &platform.password {
+            default_user.plain_text_passwd = Some(password.clone());
+            default_user.lock_passwd = Some(false);
+        }
+    }
 
     let stages: Vec<Stage> = match opts.stage {
         Some(s) => vec![s],
@@ -360,7 +369,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             };
             let event_name = format!("{}/config-{}", stage.name(), module.name);
             if skip {
-                let result = recorded.map(|s| s.result).unwrap_or_default();
+                let (result, earlier) = recorded.map(|s| (s.result, s.message)).unwrap_or_default();
+                if result == "failed" {
+                    failed.push(format!(
+                        "{}: failed earlier for this instance: {}",
+                        module.name,
+                        earlier.unwrap_or_default()
+                    ));
+                }
                 state.modules.push(ModuleRecord {
                     name: module.name.into(),
                     stage: stage.name().into(),

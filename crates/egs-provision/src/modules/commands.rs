@@ -3,7 +3,7 @@
 //! `per-instance` and `per-once` directories. Scripts run with their shebang (or `/bin/sh`),
 //! with `INSTANCE_ID` and `EGS_ROOT` in the environment, and log to a 0600 file each.
 //! Exit status 1001 asks for a reboot after the script; 1003 asks for a reboot and to run
-//! the script again; both are capped per instance.
+//! the script again (on Linux they arrive as 233 and 235); both are capped per instance.
 
 use std::path::{Path, PathBuf};
 
@@ -204,11 +204,13 @@ fn run_scripts(
         }
         match execute(ctx, &script, what)? {
             Some(0) => {}
-            Some(1001) => {
+            Some(c) if reboot_request(c) == Some(false) => {
                 mark(&marker)?;
                 return Ok(Outcome::Reboot { again: false });
             }
-            Some(1003) => return Ok(Outcome::Reboot { again: true }),
+            Some(c) if reboot_request(c) == Some(true) => {
+                return Ok(Outcome::Reboot { again: true })
+            }
             other => failed.push(format!(
                 "{name} ({})",
                 other.map_or("killed".to_string(), |c| format!("exit status {c}"))
@@ -223,6 +225,18 @@ fn run_scripts(
             command: what.to_string(),
             message: format!("failed: {}", failed.join(", ")),
         })
+    }
+}
+
+/// Whether an exit status asks for a reboot, and whether to run the script again after it:
+/// 1001 (reboot) and 1003 (reboot, run again), as the original EGS and cloudbase-init
+/// define them. Linux keeps only 8 bits of an exit status, so `exit 1001` arrives as 233
+/// and `exit 1003` as 235; both forms count.
+pub fn reboot_request(code: i32) -> Option<bool> {
+    match code {
+        1001 | 233 => Some(false),
+        1003 | 235 => Some(true),
+        _ => None,
     }
 }
 

@@ -1,0 +1,577 @@
+//! `egs-service run --root <sandbox>` end to end: seed media built with genisoimage,
+//! mkfs.vfat and mtools; accounts made by the real shadow-utils in the sandbox; then the
+//! sandbox is inspected. Reruns, new instances, reboots, failures and `--state-dir` too.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const PASSWORD: &str = "correct-horse-battery-staple";
+
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    work: PathBuf,
+    root: PathBuf,
+}
+
+fn sandbox() -> Sandbox {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().to_path_buf();
+    let root = work.join("root");
+    for d in ["etc/ssh", "home", "var/tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let files = [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
+        (
+            "etc/group",
+            "root:x:0:\nadm:x:4:\nsudo:x:27:\nusers:x:100:\n",
+        ),
+        ("etc/shadow", "root:*:19000:0:99999:7:::\n"),
+        ("etc/gshadow", "root:*::\nadm:*::\nsudo:*::\nusers:*::\n"),
+        ("etc/os-release", "ID=debian\n"),
+    ];
+    for (path, content) in files {
+        std::fs::write(root.join(path), content).unwrap();
+    }
+    for secret in ["etc/shadow", "etc/gshadow"] {
+        std::fs::set_permissions(root.join(secret), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
+    Sandbox {
+        _dir: dir,
+        work,
+        root,
+    }
+}
+
+impl Sandbox {
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn seed_iso(&self, name: &str, label: &str, files: &[(&str, &str)]) -> PathBuf {
+        let src = self.work.join(format!("{name}-src"));
+        for (path, content) in files {
+            std::fs::create_dir_all(src.join(path).parent().unwrap()).unwrap();
+            std::fs::write(src.join(path), content).unwrap();
+        }
+        let out = self.work.join(format!("{name}.iso"));
+        let status = Process::new("genisoimage")
+            .args(["-quiet", "-joliet", "-rock", "-volid", label, "-output"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::cargo_bin("egs-service")
+            .unwrap()
+            .arg("run")
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn status(&self, extra: &[&str]) -> Value {
+        let out = Command::cargo_bin("egs-service")
+            .unwrap()
+            .args(["status", "--json", "--root"])
+            .arg(&self.root)
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn module_results(status: &Value) -> Vec<(String, String)> {
+    status["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn result_of(status: &Value, module: &str) -> String {
+    module_results(status)
+        .into_iter()
+        .find(|(n, _)| n == module)
+        .map(|(_, r)| r)
+        .unwrap_or_default()
+}
+
+fn user_data(extra: &str) -> String {
+    format!(
+        r#"#cloud-config
+users:
+  - default
+  - name: alice
+    gecos: Alice A
+    groups: [adm, docker]
+    sudo: ALL=(ALL) NOPASSWD:ALL
+    plain_text_passwd: {PASSWORD}
+    lock_passwd: false
+    ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice alice@x]
+ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDefault default@x]
+write_files:
+  - path: /etc/egs/app.conf
+    content: hello
+    permissions: '0640'
+    owner: alice:adm
+    defer: true
+  - path: /usr/local/bin/suid-tool
+    encoding: b64
+    content: IyEvYmluL3NoCg==
+    permissions: '4755'
+runcmd:
+  - echo "ran for $INSTANCE_ID" >> "$EGS_ROOT/var/tmp/runcmd-out"
+manage_etc_hosts: true
+{extra}"#
+    )
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn nocloud_iso_provisions_the_sandbox_once_per_instance() {
+    let s = sandbox();
+    let iso = s.seed_iso(
+        "seed",
+        "cidata",
+        &[
+            (
+                "meta-data",
+                "instance-id: iid-one\nlocal-hostname: e2e-host\n",
+            ),
+            ("user-data", &user_data("")),
+        ],
+    );
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    let status = s.status(&[]);
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["instance_id"], "iid-one");
+
+    // Accounts, made by shadow-utils.
+    let passwd = s.read("etc/passwd");
+    assert!(
+        passwd.contains("debian:x:1000:") && passwd.contains(":/home/debian:/bin/bash"),
+        "{passwd}"
+    );
+    assert!(
+        passwd.contains("alice:x:1001:") && passwd.contains(":Alice A:/home/alice:/bin/bash"),
+        "{passwd}"
+    );
+    let shadow = s.read("etc/shadow");
+    let alice_hash = shadow
+        .lines()
+        .find(|l| l.starts_with("alice:"))
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(alice_hash.starts_with("$6$"), "{alice_hash}");
+    let verify = Process::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])",
+            PASSWORD,
+            &alice_hash,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&verify.stdout).trim(), "True");
+    assert!(
+        shadow
+            .lines()
+            .find(|l| l.starts_with("debian:"))
+            .unwrap()
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .starts_with('!'),
+        "default user locked"
+    );
+    let group = s.read("etc/group");
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("adm:") && l.contains("alice") && l.contains("debian")),
+        "{group}"
+    );
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("docker:") && l.ends_with("alice")),
+        "{group}"
+    );
+    assert!(s
+        .read("etc/sudoers.d/90-cloud-init-users")
+        .contains("alice ALL=(ALL) NOPASSWD:ALL"));
+
+    // Keys with their modes and owners.
+    let keys = s.root.join("home/alice/.ssh/authorized_keys");
+    let meta = std::fs::metadata(&keys).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, 1001));
+    assert_eq!(
+        std::fs::metadata(s.root.join("home/alice/.ssh"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(s
+        .read("home/debian/.ssh/authorized_keys")
+        .contains("AAAAIDefault"));
+    assert!(s
+        .read("root/.ssh/authorized_keys")
+        .contains("Please login as the user \\\"debian\\\""));
+
+    // Files: deferred owner, setuid kept after chown.
+    let conf = std::fs::metadata(s.root.join("etc/egs/app.conf")).unwrap();
+    assert_eq!(
+        (conf.mode() & 0o7777, conf.uid(), conf.gid()),
+        (0o640, 1001, 4)
+    );
+    assert_eq!(
+        std::fs::metadata(s.root.join("usr/local/bin/suid-tool"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    assert_eq!(s.read("usr/local/bin/suid-tool"), "#!/bin/sh\n");
+
+    // Identity, scripts, logs, semaphores.
+    assert_eq!(s.read("etc/hostname"), "e2e-host\n");
+    assert!(s.read("etc/hosts").contains("127.0.1.1 e2e-host"));
+    assert_eq!(s.read("var/tmp/runcmd-out"), "ran for iid-one\n");
+    let script_log = s
+        .root
+        .join("var/log/eryph/guest-services/scripts/scripts_user-runcmd.log");
+    assert_eq!(
+        std::fs::metadata(&script_log).unwrap().mode() & 0o777,
+        0o600
+    );
+    assert!(s
+        .root
+        .join("var/lib/eryph/provisioning/instances/iid-one/sem/config_users_groups")
+        .exists());
+    assert!(s.root.join("etc/ssh/ssh_host_ed25519_key").exists());
+
+    // Secrets never reach logs, state or output (only the 0600 copy of user-data itself).
+    let mut files = Vec::new();
+    walk(&s.root.join("var/log"), &mut files);
+    walk(&s.root.join("var/lib/eryph"), &mut files);
+    for f in files {
+        let text = std::fs::read(&f).unwrap();
+        if String::from_utf8_lossy(&text).contains(PASSWORD) {
+            assert!(
+                f.ends_with("user-data.txt"),
+                "{} holds the password",
+                f.display()
+            );
+            assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o600);
+        }
+    }
+    assert!(!output.contains(PASSWORD));
+
+    // Again: per-instance modules do not run twice.
+    let (code, _) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let status = s.status(&[]);
+    assert_eq!(result_of(&status, "users_groups"), "skipped");
+    assert_eq!(result_of(&status, "scripts_user"), "skipped");
+    assert_eq!(
+        result_of(&status, "set_hostname"),
+        "done",
+        "always-modules run every time"
+    );
+    assert_eq!(s.read("var/tmp/runcmd-out"), "ran for iid-one\n");
+
+    // A new instance id runs per-instance modules again; existing users are kept.
+    let iso2 = s.seed_iso(
+        "seed2",
+        "CIDATA",
+        &[
+            ("meta-data", "instance-id: iid-two\n"),
+            ("user-data", &user_data("")),
+        ],
+    );
+    let (code, output) = s.run(&["--devices", iso2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(
+        s.read("var/tmp/runcmd-out"),
+        "ran for iid-one\nran for iid-two\n"
+    );
+    assert_eq!(
+        s.read("etc/passwd")
+            .lines()
+            .filter(|l| l.starts_with("alice:"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn failures_are_isolated_and_retried_only_on_request() {
+    let s = sandbox();
+    let ud = "#cloud-config\nwrite_files:\n  - path: /etc/x\n    owner: nobody-here\n    content: x\nruncmd:\n  - touch \"$EGS_ROOT/var/tmp/ran\"\n";
+    let (code, output) = s.run(&[
+        "--user-data",
+        &write(&s, "ud", ud),
+        "--instance-id",
+        "iid-f",
+    ]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("write_files: unknown user 'nobody-here'"),
+        "{output}"
+    );
+    assert!(
+        s.root.join("var/tmp/ran").exists(),
+        "other modules still ran"
+    );
+    let status = s.status(&[]);
+    assert_eq!(
+        (
+            status["status"].as_str(),
+            result_of(&status, "write_files").as_str()
+        ),
+        (Some("error"), "failed")
+    );
+    let (code, output) = s.run(&[
+        "--user-data",
+        &write(&s, "ud", ud),
+        "--instance-id",
+        "iid-f",
+    ]);
+    assert_eq!(code, 1, "the failure stands until retried: {output}");
+    assert!(
+        output.contains("write_files: failed earlier for this instance"),
+        "{output}"
+    );
+    assert_eq!(
+        result_of(&s.status(&[]), "write_files"),
+        "skipped",
+        "a failed module is not retried by default"
+    );
+    let (code, _) = s.run(&[
+        "--user-data",
+        &write(&s, "ud", ud),
+        "--instance-id",
+        "iid-f",
+        "--retry-failed",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(result_of(&s.status(&[]), "write_files"), "failed");
+}
+
+fn write(s: &Sandbox, name: &str, content: &str) -> String {
+    let path = s.work.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn scripts_reboot_and_continue_with_a_cap() {
+    let s = sandbox();
+    let script = "#!/bin/sh\nc=\"$EGS_ROOT/var/tmp/count\"\nn=$(cat \"$c\" 2>/dev/null || echo 0)\necho $((n+1)) > \"$c\"\n[ \"$n\" -eq 0 ] && exit 1003\nexit 0\n";
+    let ud = format!("Content-Type: multipart/mixed; boundary=B\nMIME-Version: 1.0\n\n--B\nContent-Type: text/x-shellscript; name=\"again.sh\"\n\n{script}\n--B\nContent-Type: text/x-shellscript; name=\"once.sh\"\n\n#!/bin/sh\necho x >> \"$EGS_ROOT/var/tmp/once\"\nexit 1001\n--B--\n");
+    let path = write(&s, "ud", &ud);
+    let mut boots = 0;
+    let mut run = |s: &Sandbox| {
+        boots += 1;
+        s.run(&[
+            "--user-data",
+            &path,
+            "--instance-id",
+            "iid-r",
+            "--boot-id",
+            &format!("boot-{boots}"),
+        ])
+    };
+    let (code, output) = run(&s);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("reboot requested"));
+    assert_eq!(s.status(&[])["status"], "reboot-pending");
+    assert!(std::fs::read_to_string(
+        s.root
+            .join("var/lib/eryph/provisioning/sandbox-actions.log")
+    )
+    .unwrap()
+    .contains("power reboot +0"));
+    run(&s); // again.sh runs again and succeeds; once.sh runs and asks for a reboot (1001)
+    let (code, _) = run(&s); // after that reboot once.sh is not run again
+    assert_eq!(code, 0);
+    assert_eq!(s.status(&[])["status"], "done");
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("var/tmp/count"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("var/tmp/once")).unwrap(),
+        "x\n"
+    );
+
+    // A script that always asks again is stopped after the cap.
+    let s = sandbox();
+    let path = write(&s, "ud", "#!/bin/sh\nexit 1003\n");
+    let mut last = String::new();
+    for boot in 0..12 {
+        let (_, out) = s.run(&[
+            "--user-data",
+            &path,
+            "--instance-id",
+            "iid-cap",
+            "--boot-id",
+            &format!("b{boot}"),
+        ]);
+        last = out;
+    }
+    let status = s.status(&[]);
+    assert_eq!(status["status"], "error", "{last}");
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("more than 10 reboots"),
+        "{status}"
+    );
+}
+
+#[test]
+fn state_dir_moves_all_state_and_vfat_seeds_work() {
+    let s = sandbox();
+    let img = s.work.join("seed.img");
+    let run = |cmd: &mut Process| assert!(cmd.stdout(Stdio::null()).status().unwrap().success());
+    run(Process::new("mkfs.vfat")
+        .args(["-C", "-n", "CIDATA"])
+        .arg(&img)
+        .arg("1024"));
+    std::fs::write(s.work.join("meta-data"), "instance-id: iid-vfat\n").unwrap();
+    std::fs::write(
+        s.work.join("user-data"),
+        "#cloud-config\nruncmd:\n  - echo vfat > \"$EGS_ROOT/var/tmp/vfat\"\n",
+    )
+    .unwrap();
+    for f in ["meta-data", "user-data"] {
+        run(Process::new("mcopy")
+            .arg("-i")
+            .arg(&img)
+            .arg(s.work.join(f))
+            .arg(format!("::{f}")));
+    }
+    let state = s.work.join("elsewhere");
+    let (code, output) = s.run(&[
+        "--devices",
+        img.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(s.read("var/tmp/vfat"), "vfat\n");
+    assert!(
+        state.join("state.json").exists()
+            && state.join("instances/iid-vfat/sem/config_runcmd").exists()
+    );
+    assert!(
+        !s.root.join("var/lib/eryph").exists(),
+        "no state below the root when --state-dir is given"
+    );
+    assert_eq!(
+        s.status(&["--state-dir", state.to_str().unwrap()])["status"],
+        "done"
+    );
+    assert_eq!(s.status(&[])["status"], "not started");
+}
+
+#[test]
+fn configdrive_and_azure_media() {
+    let s = sandbox();
+    let cd = s.seed_iso(
+        "cd",
+        "config-2",
+        &[
+            ("openstack/latest/meta_data.json", r#"{"uuid": "cd-0001", "hostname": "cd-host", "public_keys": {"k": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICd cd@x"}}"#),
+            ("openstack/latest/user_data", "#cloud-config\nruncmd:\n  - echo cd > \"$EGS_ROOT/var/tmp/cd\"\n"),
+        ],
+    );
+    let (code, output) = s.run(&["--devices", cd.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(s.read("etc/hostname"), "cd-host\n");
+    assert!(s
+        .read("home/debian/.ssh/authorized_keys")
+        .contains("AAAAICd"));
+    assert_eq!(s.read("var/tmp/cd"), "cd\n");
+
+    let s = sandbox();
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../egs-datasource/tests/ovf-env.xml"
+    ))
+    .unwrap();
+    let az = s.seed_iso("az", "rd_rdfe_stable", &[("ovf-env.xml", &xml)]);
+    std::fs::create_dir_all(s.root.join("sys/class/dmi/id")).unwrap();
+    std::fs::write(
+        s.root.join("sys/class/dmi/id/product_uuid"),
+        "5B2E7C0A-1D3F-4E5A-8B6C-7D8E9F0A1B2C\n",
+    )
+    .unwrap();
+    let (code, output) = s.run(&["--devices", az.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        s.read("etc/passwd").contains("azureuser:x:"),
+        "the ovf-env user is the default user"
+    );
+    assert!(s
+        .read("home/azureuser/.ssh/authorized_keys")
+        .contains("AAAAkey azure"));
+    assert_eq!(
+        s.read("etc/hostname"),
+        "from-custom-data\n",
+        "CustomData is the user-data"
+    );
+    let shadow = s.read("etc/shadow");
+    assert!(
+        shadow.lines().any(|l| l.starts_with("azureuser:$6$")),
+        "password set, not locked"
+    );
+    assert!(!output.contains("s3cret!"));
+}
