@@ -17,14 +17,16 @@ mapfile -t files < <(find "$corpus" -name '*.yaml' | sort)
 
 now() { date +%s%N; }
 declare -A total=( [egs]=0 [cloud-init]=0 ) peak=( [egs]=0 [cloud-init]=0 )
+rss_file=$(mktemp)
+trap 'rm -f "$rss_file"' EXIT
 run() { # tool file
-  local rss
   if [ "$1" = egs ]; then
-    rss=$( { /usr/bin/time -f %M "$egs" validate --user-data "$2" >/dev/null 2>/dev/null; } 2>&1 || true)
+    /usr/bin/time -f %M -o "$rss_file" "$egs" validate --user-data "$2" >/dev/null 2>&1 || true
   else
-    rss=$( { /usr/bin/time -f %M cloud-init schema --config-file "$2" >/dev/null 2>/dev/null; } 2>&1 || true)
+    /usr/bin/time -f %M -o "$rss_file" cloud-init schema --config-file "$2" >/dev/null 2>&1 || true
   fi
-  rss=${rss##*$'\n'}
+  local rss
+  rss=$(tail -n 1 "$rss_file")
   [ "${rss:-0}" -gt "${peak[$1]}" ] && peak[$1]=$rss
   return 0
 }
