@@ -18,6 +18,39 @@ pub const SSH: Module = Module {
 
 const DEFAULT_TYPES: &[&str] = &["rsa", "ecdsa", "ed25519"];
 
+/// Generates a host key under a name of its own and renames both halves into place, so a
+/// key file is only ever complete, and an `ssh-keygen` left running by an interrupted run
+/// cannot collide with this one.
+fn generate_host_key(
+    ctx: &Context,
+    ssh_dir: &std::path::Path,
+    kind: &str,
+) -> Result<(), crate::system::SystemError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| crate::system::SystemError::Io { path, source }
+    };
+    let temp = ssh_dir.join(format!(".egs-keygen-{}-{kind}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    let _ = std::fs::remove_file(temp.with_extension("pub"));
+    let path = temp.display().to_string();
+    ctx.system.run(&Command::new([
+        "ssh-keygen",
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        "",
+        "-C",
+        "",
+        "-f",
+        &path,
+    ]))?;
+    let key = ssh_dir.join(format!("ssh_host_{kind}_key"));
+    std::fs::rename(temp.with_extension("pub"), key.with_extension("pub")).map_err(io(&key))?;
+    std::fs::rename(&temp, &key).map_err(io(&key))
+}
+
 fn ssh(ctx: &mut Context) -> ModuleResult {
     let system = ctx.system;
     let ssh_dir = system.layout.host("/etc/ssh")?;
@@ -41,6 +74,16 @@ fn ssh(ctx: &mut Context) -> ModuleResult {
                 system.write_file(&file, key.as_bytes(), mode, None)?;
             }
         } else if which("ssh-keygen") {
+            // Leftovers of an interrupted run (see generate_host_key).
+            for entry in std::fs::read_dir(&ssh_dir).into_iter().flatten().flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".egs-keygen-")
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
             let types: Vec<String> = ctx
                 .config
                 .ssh_genkeytypes
@@ -48,18 +91,8 @@ fn ssh(ctx: &mut Context) -> ModuleResult {
                 .unwrap_or_else(|| DEFAULT_TYPES.iter().map(|s| s.to_string()).collect());
             for kind in types.iter().filter(|t| *t != "dsa") {
                 let key = ssh_dir.join(format!("ssh_host_{kind}_key"));
-                if !key.exists() {
-                    let path = key.display().to_string();
-                    system.run(&Command::new([
-                        "ssh-keygen",
-                        "-q",
-                        "-t",
-                        kind,
-                        "-N",
-                        "",
-                        "-f",
-                        &path,
-                    ]))?;
+                if !(key.exists() && key.with_extension("pub").exists()) {
+                    generate_host_key(ctx, &ssh_dir, kind)?;
                     ctx.log.push(format!("generated {kind} host key"));
                 }
             }
