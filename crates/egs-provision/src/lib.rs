@@ -3,6 +3,7 @@
 //! running machine or a sandbox root.
 
 pub mod command;
+pub mod maintenance;
 pub mod modules;
 pub mod runner;
 pub mod state;

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub boot_id: Option<String>,
     /// The distribution's default user (default: from `/etc/os-release` of the root).
     pub default_user: Option<User>,
+    /// Only report what would run; change nothing, write no state.
+    pub dry_run: bool,
 }
 
 /// How a run ended.
@@ -65,6 +67,8 @@ pub enum RunResult {
     Errors(Vec<String>),
     /// A reboot was requested and started; the next boot continues.
     RebootPending,
+    /// `dry_run`: what would happen, for people.
+    Plan(Vec<String>),
 }
 
 /// A failure before any module could run.
@@ -221,6 +225,74 @@ fn find_datasource(opts: &RunOptions) -> Result<Option<DataSourceResult>, RunErr
     Ok(located.result)
 }
 
+/// Whether a module's semaphore says it should not run now.
+fn already_done(
+    recorded: &Option<Semaphore>,
+    frequency: Frequency,
+    boot_id: &str,
+    retry_failed: bool,
+) -> bool {
+    match (recorded, frequency) {
+        (Some(s), Frequency::PerBoot) if s.boot_id != boot_id => false,
+        (Some(s), _) if s.result == "failed" => !retry_failed,
+        (Some(_), _) => true,
+        (None, _) => false,
+    }
+}
+
+/// What a run would do, for `--dry-run`.
+fn plan(
+    layout: &Layout,
+    ds: &DataSourceResult,
+    user_data: &egs_userdata::pipeline::UserData,
+    log: &[String],
+    opts: &RunOptions,
+    boot_id: &str,
+    new_instance: bool,
+) -> Vec<String> {
+    let mut lines = vec![
+        format!("datasource: {} ({})", ds.source, ds.location),
+        format!(
+            "instance: {}{}",
+            ds.instance_id,
+            if new_instance { " (new)" } else { "" }
+        ),
+    ];
+    lines.extend(user_data.parts.iter().enumerate().map(|(i, p)| {
+        format!(
+            "part {}: {} {} ({} bytes)",
+            i + 1,
+            p.content_type,
+            p.filename,
+            p.payload.len()
+        )
+    }));
+    lines.extend(log.iter().skip(1).cloned());
+    for module in modules::all()
+        .iter()
+        .filter(|m| opts.stage.is_none_or(|s| s == m.stage))
+    {
+        let recorded: Option<Semaphore> = layout
+            .semaphore(&ds.instance_id, module.name, module.frequency)
+            .and_then(|p| read_json(&p).ok().flatten());
+        let verdict = if already_done(&recorded, module.frequency, boot_id, opts.retry_failed) {
+            format!(
+                "skip (already {})",
+                recorded.map(|r| r.result).unwrap_or_default()
+            )
+        } else {
+            "run".to_string()
+        };
+        lines.push(format!(
+            "{:<15} {:<22} {:<13} {verdict}",
+            module.stage.name(),
+            module.name,
+            format!("{:?}", module.frequency)
+        ));
+    }
+    lines
+}
+
 /// Runs provisioning.
 pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let layout = Layout::new(&opts.root, opts.state_dir.as_deref());
@@ -233,6 +305,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let mut kvp = Kvp::open(opts.kvp_dir.as_deref());
 
     let Some(ds) = find_datasource(opts)? else {
+        if opts.dry_run {
+            return Ok(RunResult::NoDataSource);
+        }
         let state = RunState {
             status: "disabled".into(),
             boot_id: boot_id.clone(),
@@ -265,26 +340,34 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         updated: now(),
     };
     let save = |state: &RunState| {
+        if opts.dry_run {
+            return Ok(());
+        }
         write_json(&state_path, state, 0o600)
             .map_err(|e| RunError(format!("{}: {e}", state_path.display())))
     };
+    if opts.dry_run {
+        kvp.reporter = None;
+    }
     save(&state)?;
     kvp.state(ProvisioningState::Started);
 
     let instance_dir = layout.instance(&ds.instance_id);
-    create_private_dir(&instance_dir)
-        .map_err(|e| RunError(format!("{}: {e}", instance_dir.display())))?;
-    for (name, data) in [
-        ("user-data.txt", &ds.user_data),
-        ("vendor-data.txt", &ds.vendor_data),
-    ] {
-        if let Some(d) = data {
-            egs_sys::fs::write_atomic(&instance_dir.join(name), d, 0o600)
-                .map_err(|e| RunError(format!("{name}: {e}")))?;
+    if !opts.dry_run {
+        create_private_dir(&instance_dir)
+            .map_err(|e| RunError(format!("{}: {e}", instance_dir.display())))?;
+        for (name, data) in [
+            ("user-data.txt", &ds.user_data),
+            ("vendor-data.txt", &ds.vendor_data),
+        ] {
+            if let Some(d) = data {
+                egs_sys::fs::write_atomic(&instance_dir.join(name), d, 0o600)
+                    .map_err(|e| RunError(format!("{name}: {e}")))?;
+            }
         }
     }
     let fetcher = UrlFetcher {
-        once_cache: Some(instance_dir.join("urlcache")),
+        once_cache: (!opts.dry_run).then(|| instance_dir.join("urlcache")),
         ..UrlFetcher::default()
     };
     let user_data = match process(
@@ -342,6 +425,17 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         }
     }
 
+    if opts.dry_run {
+        return Ok(RunResult::Plan(plan(
+            &layout,
+            &ds,
+            &user_data,
+            &log,
+            opts,
+            &boot_id,
+            new_instance,
+        )));
+    }
     let stages: Vec<Stage> = match opts.stage {
         Some(s) => vec![s],
         None => Stage::ALL.to_vec(),
@@ -361,12 +455,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             let recorded: Option<Semaphore> = semaphore
                 .as_deref()
                 .and_then(|p| read_json(p).ok().flatten());
-            let skip = match (&recorded, module.frequency) {
-                (Some(s), Frequency::PerBoot) if s.boot_id != boot_id => false,
-                (Some(s), _) if s.result == "failed" => !opts.retry_failed,
-                (Some(_), _) => true,
-                (None, _) => false,
-            };
+            let skip = already_done(&recorded, module.frequency, &boot_id, opts.retry_failed);
             let event_name = format!("{}/config-{}", stage.name(), module.name);
             if skip {
                 let (result, earlier) = recorded.map(|s| (s.result, s.message)).unwrap_or_default();

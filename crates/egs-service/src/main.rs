@@ -65,6 +65,30 @@ enum Command {
         #[command(flatten)]
         place: provision::Where,
     },
+    /// Forget provisioning state so the next run provisions again.
+    Reset {
+        /// Also remove the logs.
+        #[arg(long)]
+        logs: bool,
+        /// Also remove the scripts/per-boot, per-instance and per-once directories.
+        #[arg(long)]
+        scripts: bool,
+        /// Also forget once-only modules and scripts.
+        #[arg(long)]
+        reset_once: bool,
+        /// Keep per-boot records.
+        #[arg(long)]
+        keep_per_boot: bool,
+        #[command(flatten)]
+        place: provision::Where,
+    },
+    /// Write state and logs to a zip file for a bug report (no user-data, no scripts).
+    CollectLogs {
+        /// The zip file to write.
+        output: PathBuf,
+        #[command(flatten)]
+        place: provision::Where,
+    },
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
@@ -103,6 +127,22 @@ fn main() -> ExitCode {
             wait,
             place,
         } => provision::status_command(&place, json, long, wait),
+        Command::Reset {
+            logs,
+            scripts,
+            reset_once,
+            keep_per_boot,
+            place,
+        } => provision::reset_command(
+            &place,
+            egs_provision::maintenance::ResetOptions {
+                logs,
+                scripts,
+                reset_once,
+                keep_per_boot,
+            },
+        ),
+        Command::CollectLogs { output, place } => provision::collect_logs_command(&place, &output),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

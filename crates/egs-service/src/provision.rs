@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// Run modules recorded as failed again.
     #[arg(long)]
     retry_failed: bool,
+    /// Show what would run (datasource, parts, modules) without changing anything.
+    #[arg(long)]
+    dry_run: bool,
     /// Devices or image files to probe for seed media instead of /sys/class/block.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     devices: Option<Vec<PathBuf>>,
@@ -81,6 +84,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         kvp_dir: Some(kvp_dir.to_path_buf()),
         boot_id: args.boot_id,
         default_user: None,
+        dry_run: args.dry_run,
     };
     match run(&options) {
         Ok(RunResult::Done) => {
@@ -89,6 +93,12 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         }
         Ok(RunResult::NoDataSource) => {
             println!("no datasource found; nothing to provision");
+            ExitCode::SUCCESS
+        }
+        Ok(RunResult::Plan(lines)) => {
+            for line in lines {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Ok(RunResult::RebootPending) => {
@@ -104,6 +114,51 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         Err(e) => {
             eprintln!("egs-service run: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `egs-service reset`; exit 1 on the first path that cannot be removed.
+pub fn reset_command(place: &Where, options: egs_provision::maintenance::ResetOptions) -> ExitCode {
+    let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    match egs_provision::maintenance::reset(&layout, options) {
+        Ok(removals) => {
+            for r in &removals {
+                println!(
+                    "{}: {}",
+                    if r.removed { "removed" } else { "not present" },
+                    r.path.display()
+                );
+            }
+            println!(
+                "Removed {} item(s).",
+                removals.iter().filter(|r| r.removed).count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("egs-service reset: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `egs-service collect-logs OUTPUT`.
+pub fn collect_logs_command(place: &Where, output: &Path) -> ExitCode {
+    let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    match egs_provision::maintenance::collect_logs(&layout, output) {
+        Ok(names) => {
+            println!(
+                "wrote {} ({} files: {})",
+                output.display(),
+                names.len(),
+                names.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("egs-service collect-logs: {e}");
+            ExitCode::from(2)
         }
     }
 }

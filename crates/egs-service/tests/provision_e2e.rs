@@ -575,3 +575,77 @@ fn configdrive_and_azure_media() {
     );
     assert!(!output.contains("s3cret!"));
 }
+
+#[test]
+fn dry_run_changes_nothing_then_reset_and_collect_logs() {
+    let s = sandbox();
+    let ud = write(
+        &s,
+        "ud",
+        "#cloud-config\nhostname: planned\nruncmd:\n  - touch \"$EGS_ROOT/var/tmp/ran\"\n",
+    );
+    let before: Vec<PathBuf> = {
+        let mut v = Vec::new();
+        walk(&s.root, &mut v);
+        v
+    };
+    let (code, plan) = s.run(&["--user-data", &ud, "--instance-id", "iid-d", "--dry-run"]);
+    assert_eq!(code, 0, "{plan}");
+    assert!(
+        plan.contains("instance: iid-d (new)")
+            && plan.contains("users_groups")
+            && plan.contains("PerInstance   run"),
+        "{plan}"
+    );
+    let mut after = Vec::new();
+    walk(&s.root, &mut after);
+    assert_eq!(before, after, "a dry run writes nothing");
+
+    assert_eq!(s.run(&["--user-data", &ud, "--instance-id", "iid-d"]).0, 0);
+    let (_, plan) = s.run(&["--user-data", &ud, "--instance-id", "iid-d", "--dry-run"]);
+    assert!(plan.contains("skip (already done)"), "{plan}");
+
+    let zip = s.work.join("logs.zip");
+    let out = Command::cargo_bin("egs-service")
+        .unwrap()
+        .args(["collect-logs", "--root"])
+        .arg(&s.root)
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listing = Process::new("python3")
+        .args([
+            "-c",
+            "import zipfile,sys; print(sorted(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("state.json")
+            && listing.contains("logs/provisioning.log")
+            && !listing.contains("user-data"),
+        "{listing}"
+    );
+
+    let out = Command::cargo_bin("egs-service")
+        .unwrap()
+        .args(["reset", "--root"])
+        .arg(&s.root)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Removed 3 item(s)."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(s.status(&[])["status"], "not started");
+    std::fs::remove_file(s.root.join("var/tmp/ran")).unwrap();
+    assert_eq!(s.run(&["--user-data", &ud, "--instance-id", "iid-d"]).0, 0);
+    assert!(
+        s.root.join("var/tmp/ran").exists(),
+        "after reset per-instance modules run again"
+    );
+}
