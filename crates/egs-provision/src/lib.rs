@@ -2,6 +2,7 @@
 //! and the state they keep, acting on the system through [`system::System`], which is the
 //! running machine or a sandbox root.
 
+pub mod bridge;
 pub mod command;
 pub mod maintenance;
 pub mod modules;

@@ -69,6 +69,8 @@ pub enum RunResult {
     RebootPending,
     /// `dry_run`: what would happen, for people.
     Plan(Vec<String>),
+    /// cloud-init provisions this system; its status (given) was mirrored to KVP.
+    Bridge(String),
 }
 
 /// A failure before any module could run.
@@ -303,6 +305,16 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         .map_err(RunError)?
         .unwrap_or_default();
     let mut kvp = Kvp::open(opts.kvp_dir.as_deref());
+    if opts.user_data.is_none() && crate::bridge::cloud_init_enabled(&system) {
+        let status = crate::bridge::mirror(&system, opts.kvp_dir.as_deref()).map_err(RunError)?;
+        append_log(
+            &layout,
+            &[format!(
+                "bridge mode: cloud-init is enabled (status {status}); mirrored, not provisioning"
+            )],
+        );
+        return Ok(RunResult::Bridge(status));
+    }
 
     let Some(ds) = find_datasource(opts)? else {
         if opts.dry_run {

@@ -22,8 +22,9 @@ struct Cli {
         default_value = "/var/lib/hyperv"
     )]
     kvp_dir: PathBuf,
+    /// Without a command, `egs-service` runs the provisioning stages (as its systemd units do).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +106,11 @@ enum TargetArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        let args = provision::RunArgs::default();
+        return provision::run_command(args, &provision::Where::default(), &cli.kvp_dir);
+    };
+    match command {
         Command::Validate {
             user_data,
             vendor_data,

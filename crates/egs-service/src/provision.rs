@@ -10,7 +10,7 @@ use egs_provision::state::{read_json, Layout, RunState};
 use serde_json::json;
 
 /// Options of `run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct RunArgs {
     /// Only this stage: local, network, config or final (cloud-init's names work too).
     #[arg(long, value_name = "STAGE")]
@@ -36,7 +36,7 @@ pub struct RunArgs {
 }
 
 /// Options shared by `run` and `status`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct Where {
     /// Act on a sandbox root instead of the running system: files, accounts (shadow-utils
     /// with --prefix), seed directories and state all live below it.
@@ -93,6 +93,10 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         }
         Ok(RunResult::NoDataSource) => {
             println!("no datasource found; nothing to provision");
+            ExitCode::SUCCESS
+        }
+        Ok(RunResult::Bridge(status)) => {
+            println!("bridge mode: cloud-init is installed and enabled here (status: {status}); its status is mirrored to KVP and EGS does not provision. To let EGS provision, disable cloud-init (touch /etc/cloud/cloud-init.disabled).");
             ExitCode::SUCCESS
         }
         Ok(RunResult::Plan(lines)) => {

@@ -649,3 +649,26 @@ fn dry_run_changes_nothing_then_reset_and_collect_logs() {
         "after reset per-instance modules run again"
     );
 }
+
+/// Bridge mode with Debian's real cloud-init (`.ci/run` installs it): linked into the
+/// sandbox it is "installed"; EGS then mirrors instead of provisioning, until cloud-init
+/// is disabled.
+#[test]
+fn bridge_mode_defers_to_an_enabled_cloud_init() {
+    let s = sandbox();
+    std::fs::create_dir_all(s.root.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/cloud-init", s.root.join("usr/bin/cloud-init")).unwrap();
+    let iso = s.seed_iso("seed", "cidata", &[("meta-data", "instance-id: iid-b\n"), ("user-data", "#cloud-config\nruncmd:\n  - touch \"$EGS_ROOT/var/tmp/ran\"\n")]);
+    let kvp = s.work.join("kvp");
+    std::fs::create_dir_all(&kvp).unwrap();
+    std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
+    let out = Command::cargo_bin("egs-service").unwrap().arg("--kvp-dir").arg(&kvp).args(["run", "--root"]).arg(&s.root).args(["--devices", iso.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("bridge mode"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!s.root.join("var/tmp/ran").exists(), "nothing provisioned");
+    std::fs::create_dir_all(s.root.join("etc/cloud")).unwrap();
+    std::fs::write(s.root.join("etc/cloud/cloud-init.disabled"), "").unwrap();
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(s.root.join("var/tmp/ran").exists(), "with cloud-init disabled EGS provisions");
+}

@@ -1,0 +1,88 @@
+//! Bridge mode: when cloud-init is installed and enabled, cloud-init provisions and EGS
+//! only mirrors `cloud-init status --format json` into `eryph.provisioning.state`, as the
+//! original EGS does on Linux (done → completed, error → failed, running → running,
+//! disabled → completed; anything else writes nothing).
+
+use egs_kvp::pool::{Pool, POOL_GUEST};
+use egs_kvp::report::{ProvisioningState, STATE_KEY};
+
+use crate::command::Command;
+use crate::system::System;
+
+/// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
+/// `cloud-init=disabled` on the kernel command line) on this root.
+pub fn cloud_init_enabled(system: &System) -> bool {
+    let installed = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
+        .iter()
+        .any(|p| system.layout.host(p).is_ok_and(|p| p.exists()));
+    let disabled_file = system
+        .layout
+        .host("/etc/cloud/cloud-init.disabled")
+        .is_ok_and(|p| p.exists());
+    let cmdline = String::from_utf8_lossy(
+        &system
+            .read_file("/proc/cmdline")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    )
+    .into_owned();
+    installed
+        && !disabled_file
+        && !cmdline
+            .split_whitespace()
+            .any(|t| t == "cloud-init=disabled")
+}
+
+/// The `eryph.provisioning.state` value for a cloud-init status.
+pub fn map_status(status: &str) -> Option<ProvisioningState> {
+    match status {
+        "done" | "disabled" => Some(ProvisioningState::Completed),
+        "error" => Some(ProvisioningState::Failed),
+        "running" => Some(ProvisioningState::Running),
+        _ => None,
+    }
+}
+
+/// Reads cloud-init's status once and mirrors it into the Guest pool (when there is one).
+/// Returns cloud-init's status word.
+pub fn mirror(system: &System, kvp_dir: Option<&std::path::Path>) -> Result<String, String> {
+    let program = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
+        .iter()
+        .filter_map(|p| system.layout.host(p).ok())
+        .find(|p| p.exists())
+        .ok_or("cloud-init is not installed")?;
+    let out = Command::new([
+        program.display().to_string(),
+        "status".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .run()
+    .map_err(|e| format!("cloud-init status: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("cloud-init status printed no JSON: {e}"))?;
+    let status = json["status"].as_str().unwrap_or("unknown").to_string();
+    if let (Some(state), Some(dir)) = (map_status(&status), kvp_dir) {
+        let pool = Pool::open(dir, POOL_GUEST);
+        if pool.path().exists() {
+            pool.set(STATE_KEY, state.as_str())
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_matches_the_original() {
+        assert_eq!(map_status("done"), Some(ProvisioningState::Completed));
+        assert_eq!(map_status("disabled"), Some(ProvisioningState::Completed));
+        assert_eq!(map_status("error"), Some(ProvisioningState::Failed));
+        assert_eq!(map_status("running"), Some(ProvisioningState::Running));
+        assert_eq!(map_status("not run"), None);
+    }
+}
