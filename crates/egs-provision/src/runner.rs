@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub default_user: Option<User>,
     /// Only report what would run; change nothing, write no state.
     pub dry_run: bool,
+    /// Write KVP events with cloud-init 26.x's six-field keys (`vm_id` from SMBIOS, and a
+    /// `duration`) instead of the five-field keys eryph reads.
+    pub kvp_six_field: bool,
 }
 
 /// How a run ended.
@@ -130,13 +133,13 @@ struct Kvp {
 }
 
 impl Kvp {
-    fn open(dir: Option<&Path>) -> Kvp {
+    fn open(dir: Option<&Path>, style: KeyStyle) -> Kvp {
         let reporter = dir
             .map(|d| Pool::open(d, POOL_GUEST))
             .filter(|p| p.path().exists())
             .map(|pool| {
                 let incarnation = egs_sys::boot::boot_epoch_seconds().ok();
-                Reporter::new(pool, KeyStyle::FiveField, incarnation)
+                Reporter::new(pool, style, incarnation)
             });
         Kvp { reporter }
     }
@@ -147,6 +150,7 @@ impl Kvp {
         kind: EventType,
         description: &str,
         result: Option<KvpOutcome>,
+        started: Option<std::time::Instant>,
     ) {
         if let Some(r) = &mut self.reporter {
             let event = Event {
@@ -155,7 +159,7 @@ impl Kvp {
                 timestamp: Timestamp::now(),
                 description: description.into(),
                 result,
-                duration: None,
+                duration: started.map(|t| t.elapsed().as_secs_f64()),
             };
             // KVP is best effort: a failure to report never fails provisioning.
             let _ = r.report(&event);
@@ -304,7 +308,21 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let previous: RunState = read_json(&state_path)
         .map_err(RunError)?
         .unwrap_or_default();
-    let mut kvp = Kvp::open(opts.kvp_dir.as_deref());
+    let style = if opts.kvp_six_field {
+        // cloud-init uses the SMBIOS system UUID, or all zeros without one.
+        let vm_id = system
+            .read_file("/sys/class/dmi/id/product_uuid")
+            .ok()
+            .flatten()
+            .map(|u| String::from_utf8_lossy(&u).trim().to_lowercase())
+            .filter(|u| !u.is_empty());
+        KeyStyle::SixField {
+            vm_id: vm_id.unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into()),
+        }
+    } else {
+        KeyStyle::FiveField
+    };
+    let mut kvp = Kvp::open(opts.kvp_dir.as_deref(), style);
     if opts.user_data.is_none() && crate::bridge::cloud_init_enabled(&system) {
         let status = crate::bridge::mirror(&system, opts.kvp_dir.as_deref()).map_err(RunError)?;
         append_log(
@@ -398,6 +416,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 EventType::Finish,
                 &format!("userdata-parse: {e}"),
                 Some(KvpOutcome::Fail),
+                None,
             );
             kvp.state(ProvisioningState::Failed);
             return Ok(RunResult::Errors(state.errors));
@@ -455,11 +474,13 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let all = modules::all();
     let mut failed = Vec::new();
     for stage in stages {
+        let stage_started = std::time::Instant::now();
         kvp.state(ProvisioningState::Running);
         kvp.event(
             stage.name(),
             EventType::Start,
             &format!("running stage {}", stage.name()),
+            None,
             None,
         );
         for module in all.iter().filter(|m| m.stage == stage) {
@@ -494,7 +515,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                     module.name, module.frequency
                 ),
                 None,
+                None,
             );
+            let module_started = std::time::Instant::now();
             let mut ctx = Context {
                 system: &system,
                 config: &config,
@@ -568,6 +591,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 EventType::Finish,
                 message.as_deref().unwrap_or(result),
                 Some(kvp_result),
+                Some(module_started),
             );
             state.modules.push(ModuleRecord {
                 name: module.name.into(),
@@ -597,6 +621,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             } else {
                 KvpOutcome::Fail
             }),
+            Some(stage_started),
         );
         if !state.stages_done.contains(&stage.name().to_string()) {
             state.stages_done.push(stage.name().into());

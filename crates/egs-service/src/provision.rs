@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Show what would run (datasource, parts, modules) without changing anything.
     #[arg(long)]
     dry_run: bool,
+    /// KVP event keys: `five-field` (cloud-init up to 25.3, what eryph reads) or
+    /// `six-field` (cloud-init 26.x: with the VM id, and durations).
+    #[arg(long, value_name = "STYLE", default_value = "five-field", value_parser = ["five-field", "six-field"])]
+    kvp_key_style: String,
     /// Devices or image files to probe for seed media instead of /sys/class/block.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     devices: Option<Vec<PathBuf>>,
@@ -85,6 +89,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         boot_id: args.boot_id,
         default_user: None,
         dry_run: args.dry_run,
+        kvp_six_field: args.kvp_key_style == "six-field",
     };
     match run(&options) {
         Ok(RunResult::Done) => {
