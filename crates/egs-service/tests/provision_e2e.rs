@@ -708,35 +708,113 @@ fn kvp_events_and_state_for_every_stage_and_module() {
         let kvp = s.work.join("kvp");
         std::fs::create_dir_all(&kvp).unwrap();
         std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
-        let egs = |args: &[&str]| Command::cargo_bin("egs-service").unwrap().arg("--kvp-dir").arg(&kvp).args(args).output().unwrap();
-        assert!(egs(&["kvp", "set", "CLOUD_INIT|1000|start|init-local|0d200cb2-57d6-4858-889a-8c2682ffcbbe", "{\"name\":\"old\",\"type\":\"start\",\"ts\":\"x\",\"msg\":\"\"}"]).status.success());
+        let egs = |args: &[&str]| {
+            Command::cargo_bin("egs-service")
+                .unwrap()
+                .arg("--kvp-dir")
+                .arg(&kvp)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        assert!(egs(&[
+            "kvp",
+            "set",
+            "CLOUD_INIT|1000|start|init-local|0d200cb2-57d6-4858-889a-8c2682ffcbbe",
+            "{\"name\":\"old\",\"type\":\"start\",\"ts\":\"x\",\"msg\":\"\"}"
+        ])
+        .status
+        .success());
         std::fs::create_dir_all(s.root.join("sys/class/dmi/id")).unwrap();
-        std::fs::write(s.root.join("sys/class/dmi/id/product_uuid"), "5B2E7C0A-1D3F-4E5A-8B6C-7D8E9F0A1B2C\n").unwrap();
-        let ud = write(&s, "ud", "#cloud-config\nwrite_files:\n  - path: /etc/x\n    owner: ghost\n");
-        let mut args = vec!["run", "--root", s.root.to_str().unwrap(), "--user-data", &ud, "--instance-id", "iid-k"];
+        std::fs::write(
+            s.root.join("sys/class/dmi/id/product_uuid"),
+            "5B2E7C0A-1D3F-4E5A-8B6C-7D8E9F0A1B2C\n",
+        )
+        .unwrap();
+        let ud = write(
+            &s,
+            "ud",
+            "#cloud-config\nwrite_files:\n  - path: /etc/x\n    owner: ghost\n",
+        );
+        let mut args = vec![
+            "run",
+            "--root",
+            s.root.to_str().unwrap(),
+            "--user-data",
+            &ud,
+            "--instance-id",
+            "iid-k",
+        ];
         if six {
             args.extend(["--kvp-key-style", "six-field"]);
         }
-        assert_eq!(egs(&args).status.code(), Some(1), "write_files fails on purpose");
-        let events: Value = serde_json::from_slice(&egs(&["kvp", "events", "--json"]).stdout).unwrap();
+        assert_eq!(
+            egs(&args).status.code(),
+            Some(1),
+            "write_files fails on purpose"
+        );
+        let events: Value =
+            serde_json::from_slice(&egs(&["kvp", "events", "--json"]).stdout).unwrap();
         let events = events.as_array().unwrap();
-        assert!(events.iter().all(|e| e["name"] != "old"), "earlier boots' events are swept");
-        let names: Vec<String> = events.iter().map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["name"].as_str().unwrap())).collect();
+        assert!(
+            events.iter().all(|e| e["name"] != "old"),
+            "earlier boots' events are swept"
+        );
+        let names: Vec<String> = events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["type"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
+            .collect();
         for stage in ["init-network", "modules-config", "modules-final"] {
-            assert!(names.contains(&format!("start {stage}")) && names.contains(&format!("finish {stage}")), "{names:?}");
+            assert!(
+                names.contains(&format!("start {stage}"))
+                    && names.contains(&format!("finish {stage}")),
+                "{names:?}"
+            );
         }
         assert!(names.contains(&"start init-network/config-users_groups".to_string()));
-        let failed = events.iter().find(|e| e["name"] == "init-network/config-write_files" && e["type"] == "finish").unwrap();
+        let failed = events
+            .iter()
+            .find(|e| e["name"] == "init-network/config-write_files" && e["type"] == "finish")
+            .unwrap();
         assert_eq!(failed["result"], "FAIL");
-        assert!(failed["message"].as_str().unwrap().contains("unknown user 'ghost'"));
+        assert!(failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown user 'ghost'"));
         if six {
             let raw = String::from_utf8(egs(&["kvp", "list"]).stdout).unwrap();
-            assert!(raw.contains("|5b2e7c0a-1d3f-4e5a-8b6c-7d8e9f0a1b2c|"), "six-field keys carry the VM id");
+            assert!(
+                raw.contains("|5b2e7c0a-1d3f-4e5a-8b6c-7d8e9f0a1b2c|"),
+                "six-field keys carry the VM id"
+            );
             assert!(failed["duration"].as_f64().is_some(), "{failed}");
         } else {
             assert!(failed["duration"].is_null());
         }
-        let state = String::from_utf8(egs(&["kvp", "get", "eryph.provisioning.state"]).stdout).unwrap();
+        let state =
+            String::from_utf8(egs(&["kvp", "get", "eryph.provisioning.state"]).stdout).unwrap();
         assert_eq!(state.trim(), "failed");
     }
+}
+
+/// A sandbox that is a whole system (here: a static busybox as /bin/sh) runs user scripts
+/// inside it via chroot, so they change the sandbox and never the host.
+#[test]
+fn scripts_run_inside_a_whole_system_root() {
+    let s = sandbox();
+    std::fs::create_dir_all(s.root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", s.root.join("bin/busybox")).expect("busybox-static (.ci/run installs it)");
+    std::os::unix::fs::symlink("busybox", s.root.join("bin/sh")).unwrap();
+    let marker = format!("egs-inside-{}", std::process::id());
+    let ud = write(&s, "ud", &format!("#cloud-config\nruncmd:\n  - echo \"$EGS_ROOT $INSTANCE_ID\" > /var/tmp/{marker}\n"));
+    let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-chroot"]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(s.read(&format!("var/tmp/{marker}")), "/ iid-chroot\n");
+    assert!(!Path::new(&format!("/var/tmp/{marker}")).exists(), "nothing on the host");
 }

@@ -1,7 +1,9 @@
 //! Commands and scripts: `bootcmd` (every boot, before the rest), `runcmd` (written as a
 //! script, run by `scripts_user`), user-data scripts, and the `scripts/per-boot`,
 //! `per-instance` and `per-once` directories. Scripts run with their shebang (or `/bin/sh`),
-//! with `INSTANCE_ID` and `EGS_ROOT` in the environment, and log to a 0600 file each.
+//! with `INSTANCE_ID` and `EGS_ROOT` in the environment, and log to a 0600 file each. In a
+//! sandbox root that is a whole system (it has `/bin/sh`) they run inside it via `chroot`
+//! (`EGS_ROOT=/`); in a bare sandbox they run on the host with `EGS_ROOT` set to the root.
 //! Exit status 1001 asks for a reboot after the script; 1003 asks for a reboot and to run
 //! the script again (on Linux they arrive as 233 and 235); both are capped per instance.
 
@@ -150,15 +152,28 @@ fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, 
         source,
     })?;
     let path = script.display().to_string();
-    let argv = if head.starts_with(b"#!") {
-        vec![path.clone()]
+    let root = &ctx.system.layout.root;
+    // A sandbox that is a whole system (it has a shell) runs scripts inside it.
+    let inside =
+        ctx.system.is_sandbox() && root.join("bin/sh").exists() && script.starts_with(root);
+    let (target, egs_root) = if inside {
+        let relative = script.strip_prefix(root).unwrap_or(script);
+        (format!("/{}", relative.display()), "/".to_string())
     } else {
-        vec!["/bin/sh".to_string(), path.clone()]
+        (path.clone(), root.display().to_string())
     };
+    let mut argv = Vec::new();
+    if inside {
+        argv.extend(["chroot".to_string(), root.display().to_string()]);
+    }
+    if !head.starts_with(b"#!") {
+        argv.push("/bin/sh".to_string());
+    }
+    argv.push(target);
     let mut command = Command::new(argv)
         .env("INSTANCE_ID", ctx.instance_id)
-        .env("EGS_ROOT", &ctx.system.layout.root.display().to_string());
-    command.cwd = Some(ctx.system.layout.root.clone());
+        .env("EGS_ROOT", &egs_root);
+    command.cwd = Some(root.clone());
     let out = command.run().map_err(|e| SystemError::Command {
         command: path.clone(),
         message: e.to_string(),
