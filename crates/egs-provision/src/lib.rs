@@ -7,5 +7,6 @@ pub mod command;
 pub mod maintenance;
 pub mod modules;
 pub mod runner;
+pub mod settings;
 pub mod state;
 pub mod system;

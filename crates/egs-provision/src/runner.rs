@@ -23,6 +23,7 @@ use egs_userdata::pipeline::{process, Limits};
 use sha2::Digest;
 
 use crate::modules::{self, Context, Outcome, Stage};
+use crate::settings::Settings;
 use crate::state::{
     create_private_dir, now, read_json, write_json, Frequency, Layout, ModuleRecord, RunState,
     Semaphore,
@@ -55,8 +56,8 @@ pub struct RunOptions {
     /// Only report what would run; change nothing, write no state.
     pub dry_run: bool,
     /// Write KVP events with cloud-init 26.x's six-field keys (`vm_id` from SMBIOS, and a
-    /// `duration`) instead of the five-field keys eryph reads.
-    pub kvp_six_field: bool,
+    /// `duration`) instead of the five-field keys eryph reads; `None`: as the settings say.
+    pub kvp_six_field: Option<bool>,
 }
 
 /// How a run ended.
@@ -191,10 +192,27 @@ fn append_log(layout: &Layout, lines: &[String]) {
     }
 }
 
-fn find_datasource(opts: &RunOptions) -> Result<Option<DataSourceResult>, RunError> {
+fn find_datasource(
+    opts: &RunOptions,
+    settings: &Settings,
+) -> Result<Option<DataSourceResult>, RunError> {
     let env = SystemEnvironment {
         root: opts.root.clone(),
-        devices: opts.devices.clone(),
+        devices: opts
+            .devices
+            .clone()
+            .or_else(|| settings.data_sources.devices.clone()),
+    };
+    let budget = Budget {
+        total: std::time::Duration::from_secs(
+            settings
+                .data_sources
+                .readiness_timeout_minutes
+                .unwrap_or(15)
+                .max(1)
+                * 60,
+        ),
+        ..Budget::default()
     };
     if let Some(data) = &opts.user_data {
         let id = opts.instance_id.clone().unwrap_or_else(|| {
@@ -208,23 +226,27 @@ fn find_datasource(opts: &RunOptions) -> Result<Option<DataSourceResult>, RunErr
             instance_id: id,
         };
         let mut sources: [&mut dyn DataSource; 1] = [&mut source];
-        return Ok(locate(&mut sources, &env, &Budget::default(), &mut RealClock).result);
+        return Ok(locate(&mut sources, &env, &budget, &mut RealClock).result);
     }
     let (mut azure, mut nocloud, mut configdrive) = (
         Azure,
         NoCloud::new(Box::new(UrlFetcher::default())),
         ConfigDrive,
     );
-    let mut sources: [&mut dyn DataSource; 3] = [&mut azure, &mut nocloud, &mut configdrive];
-    let located = locate(
-        &mut sources,
-        &env,
-        &Budget {
-            total: std::time::Duration::from_secs(60),
-            ..Budget::default()
-        },
-        &mut RealClock,
-    );
+    let mut all: Vec<&mut dyn DataSource> = vec![&mut azure, &mut nocloud, &mut configdrive];
+    // datasource_list: only the named ones, in that order (unknown names are ignored).
+    if let Some(list) = &settings.data_sources.data_source_list {
+        let mut ordered: Vec<&mut dyn DataSource> = Vec::new();
+        for name in list {
+            if let Some(i) = all.iter().position(|s| s.name().eq_ignore_ascii_case(name)) {
+                ordered.push(all.remove(i));
+            }
+        }
+        if !ordered.is_empty() {
+            all = ordered;
+        }
+    }
+    let located = locate(&mut all, &env, &budget, &mut RealClock);
     if located.result.is_none() && !located.failures.is_empty() {
         return Err(RunError(located.failures.join("; ")));
     }
@@ -303,12 +325,16 @@ fn plan(
 pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let layout = Layout::new(&opts.root, opts.state_dir.as_deref());
     let system = System::new(layout.clone());
+    let (settings, settings_problem) = crate::settings::load(&system);
     let boot_id = opts.boot_id.clone().unwrap_or_else(system_boot_id);
     let state_path = layout.state_file();
     let previous: RunState = read_json(&state_path)
         .map_err(RunError)?
         .unwrap_or_default();
-    let style = if opts.kvp_six_field {
+    let six_field = opts
+        .kvp_six_field
+        .unwrap_or_else(|| settings.reporting.kvp_key_style.as_deref() == Some("six-field"));
+    let style = if six_field {
         // cloud-init uses the SMBIOS system UUID, or all zeros without one.
         let vm_id = system
             .read_file("/sys/class/dmi/id/product_uuid")
@@ -334,7 +360,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         return Ok(RunResult::Bridge(status));
     }
 
-    let Some(ds) = find_datasource(opts)? else {
+    let Some(ds) = find_datasource(opts, &settings)? else {
         if opts.dry_run {
             return Ok(RunResult::NoDataSource);
         }
@@ -446,6 +472,13 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         .default_user
         .clone()
         .unwrap_or_else(|| distro_default_user(&system));
+    if let Some(name) = &settings.default_user.name {
+        default_user.name = name.clone();
+    }
+    if let Some(problem) = &settings_problem {
+        log.push(format!("settings: {problem}"));
+        state.errors.push(format!("settings: {problem}"));
+    }
     // A platform-defined user (Azure's UserName) is the default user, as in cloud-init.
     if let Some(platform) = &ds.default_user {
         default_user.name = platform.name.clone();

@@ -196,7 +196,7 @@ impl System {
     /// Sets the running host name (a sandbox only records it).
     pub fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
         if self.is_sandbox() {
-            return self.record("hostname", name);
+            return self.record_action("hostname", name);
         }
         let cmd = if which("hostnamectl") {
             Command::new(["hostnamectl", "set-hostname", name])
@@ -214,7 +214,7 @@ impl System {
         message: Option<&str>,
     ) -> Result<(), SystemError> {
         if self.is_sandbox() {
-            return self.record("power", &format!("{action} +{delay_minutes}"));
+            return self.record_action("power", &format!("{action} +{delay_minutes}"));
         }
         let flag = match action {
             "poweroff" => "-P",
@@ -233,7 +233,7 @@ impl System {
     }
 
     /// Appends an action a sandbox did not perform to `<state>/sandbox-actions.log`.
-    fn record(&self, what: &str, value: &str) -> Result<(), SystemError> {
+    pub fn record_action(&self, what: &str, value: &str) -> Result<(), SystemError> {
         use std::io::Write;
         let path = self.layout.state.join("sandbox-actions.log");
         create_private_dir(&self.layout.state).map_err(io(&self.layout.state))?;

@@ -29,8 +29,8 @@ pub struct RunArgs {
     dry_run: bool,
     /// KVP event keys: `five-field` (cloud-init up to 25.3, what eryph reads) or
     /// `six-field` (cloud-init 26.x: with the VM id, and durations).
-    #[arg(long, value_name = "STYLE", default_value = "five-field", value_parser = ["five-field", "six-field"])]
-    kvp_key_style: String,
+    #[arg(long, value_name = "STYLE", value_parser = ["five-field", "six-field"])]
+    kvp_key_style: Option<String>,
     /// Devices or image files to probe for seed media instead of /sys/class/block.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     devices: Option<Vec<PathBuf>>,
@@ -89,7 +89,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         boot_id: args.boot_id,
         default_user: None,
         dry_run: args.dry_run,
-        kvp_six_field: args.kvp_key_style == "six-field",
+        kvp_six_field: args.kvp_key_style.map(|s| s == "six-field"),
     };
     match run(&options) {
         Ok(RunResult::Done) => {
@@ -172,7 +172,8 @@ pub fn collect_logs_command(place: &Where, output: &Path) -> ExitCode {
     }
 }
 
-/// Runs `egs-service status`; exit 0 done/running/not started, 1 error (as `cloud-init status`).
+/// Runs `egs-service status`; exit 0 done/running/not started, 1 error, 2 done with
+/// recoverable errors (as `cloud-init status`).
 pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> ExitCode {
     let layout = Layout::new(&place.root(), place.state_dir.as_deref());
     let state = loop {
@@ -190,10 +191,15 @@ pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> E
         break state;
     };
     let status = state.as_ref().map_or("not started", |s| s.status.as_str());
+    // Like cloud-init: done with recoverable errors (bad settings, cloud-config problems
+    // applied where possible) is "degraded done", exit 2.
+    let degraded = status == "done" && state.as_ref().is_some_and(|s| !s.errors.is_empty());
+    let extended = if degraded { "degraded done" } else { status };
     if as_json {
         let body = match &state {
             Some(s) => json!({
                 "status": s.status,
+                "extended_status": extended,
                 "instance_id": s.instance_id,
                 "datasource": s.datasource,
                 "boot_id": s.boot_id,
@@ -208,6 +214,9 @@ pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> E
         println!("{body}");
     } else {
         println!("status: {status}");
+        if degraded {
+            println!("extended_status: {extended}");
+        }
         if let (true, Some(s)) = (long, &state) {
             println!("instance: {}", s.instance_id.as_deref().unwrap_or("-"));
             println!("datasource: {}", s.datasource.as_deref().unwrap_or("-"));
@@ -229,5 +238,9 @@ pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> E
             }
         }
     }
-    ExitCode::from(if status == "error" { 1 } else { 0 })
+    ExitCode::from(match (status, degraded) {
+        ("error", _) => 1,
+        (_, true) => 2,
+        _ => 0,
+    })
 }

@@ -809,12 +809,139 @@ fn kvp_events_and_state_for_every_stage_and_module() {
 fn scripts_run_inside_a_whole_system_root() {
     let s = sandbox();
     std::fs::create_dir_all(s.root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", s.root.join("bin/busybox")).expect("busybox-static (.ci/run installs it)");
+    std::fs::copy("/bin/busybox", s.root.join("bin/busybox"))
+        .expect("busybox-static (.ci/run installs it)");
     std::os::unix::fs::symlink("busybox", s.root.join("bin/sh")).unwrap();
     let marker = format!("egs-inside-{}", std::process::id());
-    let ud = write(&s, "ud", &format!("#cloud-config\nruncmd:\n  - echo \"$EGS_ROOT $INSTANCE_ID\" > /var/tmp/{marker}\n"));
+    let ud = write(
+        &s,
+        "ud",
+        &format!(
+            "#cloud-config\nruncmd:\n  - echo \"$EGS_ROOT $INSTANCE_ID\" > /var/tmp/{marker}\n"
+        ),
+    );
     let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-chroot"]);
     assert_eq!(code, 0, "{output}");
     assert_eq!(s.read(&format!("var/tmp/{marker}")), "/ iid-chroot\n");
-    assert!(!Path::new(&format!("/var/tmp/{marker}")).exists(), "nothing on the host");
+    assert!(
+        !Path::new(&format!("/var/tmp/{marker}")).exists(),
+        "nothing on the host"
+    );
+}
+
+/// growpart and resizefs find the disk and partition under / through the root's mountinfo
+/// and /sys/dev/block (here the sandbox's own, as a VM with /dev/vda1 would have them) and,
+/// in a sandbox, record the commands instead of running them.
+#[test]
+fn growpart_and_resizefs_resolve_the_root_device() {
+    let s = sandbox();
+    std::fs::create_dir_all(s.root.join("proc/self")).unwrap();
+    std::fs::write(s.root.join("proc/self/mountinfo"), "22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/root rw\n30 22 0:5 / /dev rw - devtmpfs udev rw\n").unwrap();
+    let part = s.root.join("sys/devices/pci0000:00/virtio2/block/vda/vda1");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::write(part.join("partition"), "1\n").unwrap();
+    std::fs::create_dir_all(s.root.join("sys/dev/block")).unwrap();
+    std::os::unix::fs::symlink(&part, s.root.join("sys/dev/block/253:1")).unwrap();
+    let ud = write(
+        &s,
+        "ud",
+        "#cloud-config\ngrowpart:\n  mode: auto\n  devices: ['/', /dev/nvme0n1p3]\n",
+    );
+    let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-g"]);
+    assert_eq!(code, 0, "{output}");
+    let actions = std::fs::read_to_string(
+        s.root
+            .join("var/lib/eryph/provisioning/sandbox-actions.log"),
+    )
+    .unwrap();
+    assert!(actions.contains("disk growpart /dev/vda 1\n"), "{actions}");
+    assert!(
+        actions.contains("disk growpart /dev/nvme0n1 3\n"),
+        "{actions}"
+    );
+    assert!(actions.contains("disk resize2fs /dev/vda1\n"), "{actions}");
+    std::fs::write(s.root.join("etc/growroot-disabled"), "").unwrap();
+    std::fs::remove_file(
+        s.root
+            .join("var/lib/eryph/provisioning/sandbox-actions.log"),
+    )
+    .unwrap();
+    s.run(&["--user-data", &ud, "--instance-id", "iid-g"]);
+    let actions = std::fs::read_to_string(
+        s.root
+            .join("var/lib/eryph/provisioning/sandbox-actions.log"),
+    )
+    .unwrap_or_default();
+    assert!(
+        !actions.contains("growpart"),
+        "growroot-disabled stops growpart: {actions}"
+    );
+}
+
+/// egs-provisioning.json names the devices to probe, the datasources and their order, and
+/// the default user's name; a malformed file is reported and the defaults used.
+#[test]
+fn settings_file_devices_datasource_list_and_default_user() {
+    let s = sandbox();
+    let nocloud = s.seed_iso(
+        "nc",
+        "cidata",
+        &[
+            ("meta-data", "instance-id: iid-nc\n"),
+            ("user-data", "#cloud-config\nusers: [default]\n"),
+        ],
+    );
+    let cd = s.seed_iso(
+        "cd",
+        "config-2",
+        &[
+            ("openstack/latest/meta_data.json", r#"{"uuid": "iid-cd"}"#),
+            (
+                "openstack/latest/user_data",
+                "#cloud-config\nusers: [default]\n",
+            ),
+        ],
+    );
+    let settings = s
+        .root
+        .join("etc/opt/eryph/guest-services/egs-provisioning.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(
+        &settings,
+        format!("// devices and order come from here\n{{\"dataSources\": {{\"devices\": [\"{}\", \"{}\"], \"dataSourceList\": [\"ConfigDrive\", \"NoCloud\"]}}, \"defaultUser\": {{\"name\": \"admin\"}}}}\n", nocloud.display(), cd.display()),
+    )
+    .unwrap();
+    let (code, output) = s.run(&[]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(
+        s.status(&[])["instance_id"],
+        "iid-cd",
+        "ConfigDrive first, as listed"
+    );
+    assert!(
+        s.read("etc/passwd").contains("admin:x:"),
+        "the default user is named by the settings"
+    );
+    std::fs::write(&settings, "{ not json").unwrap();
+    let (code, _) = s.run(&["--devices", nocloud.to_str().unwrap()]);
+    assert_eq!(code, 0, "defaults are used");
+    let status = s.status(&[]);
+    assert_eq!(status["extended_status"], "degraded done");
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("egs-provisioning.json"),
+        "a malformed settings file is reported"
+    );
+    let out = Command::cargo_bin("egs-service")
+        .unwrap()
+        .args(["status", "--root"])
+        .arg(&s.root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "recoverable errors: exit 2, as cloud-init status"
+    );
 }

@@ -6,6 +6,7 @@ mod commands;
 
 pub use commands::MAX_REBOOTS;
 mod final_message;
+mod growpart;
 mod hostname;
 mod ssh;
 mod users_groups;
@@ -109,6 +110,8 @@ pub fn all() -> Vec<Module> {
     vec![
         commands::BOOTCMD,
         write_files::WRITE_FILES,
+        growpart::GROWPART,
+        growpart::RESIZEFS,
         hostname::SET_HOSTNAME,
         hostname::UPDATE_HOSTNAME,
         hostname::UPDATE_ETC_HOSTS,
