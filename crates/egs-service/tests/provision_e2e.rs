@@ -953,24 +953,75 @@ fn passwords_timezone_boothook_power_state_and_single_stages() {
     let s = sandbox();
     let ud = "Content-Type: multipart/mixed; boundary=B\nMIME-Version: 1.0\n\n--B\nContent-Type: text/cloud-config\n\n#cloud-config\nusers: [default, {name: dave}]\nchpasswd:\n  expire: true\n  users:\n    - {name: dave, password: 'plain-secret-1', type: text}\n    - {name: debian, password: '$6$rounds=5000$abcdefghijklmnop$Ld7fG7s0c3GhK6ZxA8QfQ2yN0d9hBv3JmPqRk4zXw1tYuV6sE2aW5cD8fH0jL3nM9pO1qR4sT7uV0wX3yZ6bC.'}\nssh_pwauth: true\ntimezone: Europe/Vienna\npower_state:\n  mode: poweroff\n  delay: '+2'\n--B\nContent-Type: text/cloud-boothook\n\n#cloud-boothook\n#!/bin/sh\necho \"hook $INSTANCE_ID\" >> \"$EGS_ROOT/var/tmp/boothook\"\n--B--\n";
     let ud = write(&s, "ud", ud);
-    let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-m", "--stage", "local"]);
+    let (code, output) = s.run(&[
+        "--user-data",
+        &ud,
+        "--instance-id",
+        "iid-m",
+        "--stage",
+        "local",
+    ]);
     assert_eq!(code, 0, "{output}");
-    assert!(!s.root.join("var/tmp/boothook").exists(), "--stage local runs only the local stage");
-    assert_eq!(s.status(&[])["stages_done"], serde_json::json!(["init-local"]));
+    assert!(
+        !s.root.join("var/tmp/boothook").exists(),
+        "--stage local runs only the local stage"
+    );
+    assert_eq!(
+        s.status(&[])["stages_done"],
+        serde_json::json!(["init-local"])
+    );
     for stage in ["network", "config", "final"] {
-        let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-m", "--stage", stage]);
+        let (code, output) = s.run(&[
+            "--user-data",
+            &ud,
+            "--instance-id",
+            "iid-m",
+            "--stage",
+            stage,
+        ]);
         assert_eq!(code, 0, "{stage}: {output}");
     }
     let shadow = s.read("etc/shadow");
-    let field = |user: &str, n: usize| shadow.lines().find(|l| l.starts_with(&format!("{user}:"))).unwrap().split(':').nth(n).unwrap().to_string();
+    let field = |user: &str, n: usize| {
+        shadow
+            .lines()
+            .find(|l| l.starts_with(&format!("{user}:")))
+            .unwrap()
+            .split(':')
+            .nth(n)
+            .unwrap()
+            .to_string()
+    };
     assert!(field("dave", 1).starts_with("$6$") && !output.contains("plain-secret-1"));
     assert_eq!(field("debian", 1), "$6$rounds=5000$abcdefghijklmnop$Ld7fG7s0c3GhK6ZxA8QfQ2yN0d9hBv3JmPqRk4zXw1tYuV6sE2aW5cD8fH0jL3nM9pO1qR4sT7uV0wX3yZ6bC.");
-    assert_eq!((field("dave", 2), field("debian", 2)), ("0".to_string(), "0".to_string()), "expire: true makes the password change on next login");
-    assert_eq!(s.read("etc/ssh/sshd_config.d/50-cloud-init.conf"), "PasswordAuthentication yes\n");
+    assert_eq!(
+        (field("dave", 2), field("debian", 2)),
+        ("0".to_string(), "0".to_string()),
+        "expire: true makes the password change on next login"
+    );
+    assert_eq!(
+        s.read("etc/ssh/sshd_config.d/50-cloud-init.conf"),
+        "PasswordAuthentication yes\n"
+    );
     assert_eq!(s.read("etc/timezone"), "Europe/Vienna\n");
-    assert_eq!(std::fs::read_link(s.root.join("etc/localtime")).unwrap(), Path::new("/usr/share/zoneinfo/Europe/Vienna"));
+    assert_eq!(
+        std::fs::read_link(s.root.join("etc/localtime")).unwrap(),
+        Path::new("/usr/share/zoneinfo/Europe/Vienna")
+    );
     assert_eq!(s.read("var/tmp/boothook"), "hook iid-m\n");
-    let actions = std::fs::read_to_string(s.root.join("var/lib/eryph/provisioning/sandbox-actions.log")).unwrap();
+    let actions = std::fs::read_to_string(
+        s.root
+            .join("var/lib/eryph/provisioning/sandbox-actions.log"),
+    )
+    .unwrap();
     assert!(actions.contains("power poweroff +2"), "{actions}");
-    assert_eq!(s.status(&[])["stages_done"], serde_json::json!(["init-local", "init-network", "modules-config", "modules-final"]));
+    assert_eq!(
+        s.status(&[])["stages_done"],
+        serde_json::json!([
+            "init-local",
+            "init-network",
+            "modules-config",
+            "modules-final"
+        ])
+    );
 }
