@@ -10,6 +10,7 @@
 pub mod azure;
 pub mod configdrive;
 pub mod env;
+pub mod kvp;
 pub mod locator;
 pub mod media;
 pub mod nocloud;
@@ -110,6 +111,25 @@ impl DataSource for Override {
             user_data: self.user_data.clone(),
             ..DataSourceResult::default()
         }))
+    }
+}
+
+/// NoCloud-style `meta-data`: a YAML mapping (empty is an empty mapping); errors name the
+/// location.
+pub fn parse_meta_data(bytes: &[u8], location: &str) -> Result<Mapping, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("{location}: meta-data is not UTF-8: {e}"))?;
+    match egs_cloudconfig::yaml::load(text.strip_prefix('\u{feff}').unwrap_or(text), 0) {
+        Ok(Some(Node {
+            value: Value::Map(m),
+            ..
+        })) => Ok(m),
+        Ok(None) => Ok(Mapping::new()),
+        Ok(Some(other)) => Err(format!(
+            "{location}: meta-data must be a mapping, found {}",
+            other.type_name()
+        )),
+        Err(e) => Err(format!("{location}: meta-data is not valid YAML: {e}")),
     }
 }
 

@@ -12,7 +12,7 @@ use egs_userdata::fetch::{FetchError, Fetcher};
 
 use crate::env::Environment;
 use crate::media::Volume;
-use crate::{normalize_public_keys, DataSource, DataSourceResult, Probe};
+use crate::{normalize_public_keys, parse_meta_data, DataSource, DataSourceResult, Probe};
 
 /// Volume labels NoCloud looks for.
 pub const LABELS: &[&str] = &["cidata"];
@@ -66,23 +66,6 @@ struct Seed {
     user_data: Option<Vec<u8>>,
     vendor_data: Option<Vec<u8>>,
     network_config: Option<Vec<u8>>,
-}
-
-fn parse_meta_data(bytes: &[u8], location: &str) -> Result<Mapping, String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| format!("{location}: meta-data is not UTF-8: {e}"))?;
-    match egs_cloudconfig::yaml::load(text.strip_prefix('\u{feff}').unwrap_or(text), 0) {
-        Ok(Some(Node {
-            value: Value::Map(m),
-            ..
-        })) => Ok(m),
-        Ok(None) => Ok(Mapping::new()),
-        Ok(Some(other)) => Err(format!(
-            "{location}: meta-data must be a mapping, found {}",
-            other.type_name()
-        )),
-        Err(e) => Err(format!("{location}: meta-data is not valid YAML: {e}")),
-    }
 }
 
 fn read_volume(volume: &mut Volume) -> Result<Option<Seed>, String> {

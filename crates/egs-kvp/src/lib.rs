@@ -10,6 +10,7 @@
 //! ```
 
 pub mod decode;
+pub mod documents;
 pub mod event;
 pub mod pool;
 pub mod report;

@@ -205,12 +205,14 @@ fn find_datasource(
     };
     let budget = Budget {
         total: std::time::Duration::from_secs(
-            settings
-                .data_sources
-                .readiness_timeout_minutes
-                .unwrap_or(15)
-                .max(1)
-                * 60,
+            settings.data_sources.readiness_timeout_seconds.unwrap_or(
+                settings
+                    .data_sources
+                    .readiness_timeout_minutes
+                    .unwrap_or(15)
+                    .max(1)
+                    * 60,
+            ),
         ),
         ..Budget::default()
     };
@@ -233,7 +235,20 @@ fn find_datasource(
         NoCloud::new(Box::new(UrlFetcher::default())),
         ConfigDrive,
     );
-    let mut all: Vec<&mut dyn DataSource> = vec![&mut azure, &mut nocloud, &mut configdrive];
+    let mut kvp = opts
+        .kvp_dir
+        .clone()
+        .map(|dir| egs_datasource::kvp::Kvp { dir });
+    // The host's explicit intent (documents in KVP) comes first.
+    let mut all: Vec<&mut dyn DataSource> = Vec::new();
+    if let Some(k) = kvp.as_mut() {
+        all.push(k);
+    }
+    all.extend([
+        &mut azure as &mut dyn DataSource,
+        &mut nocloud,
+        &mut configdrive,
+    ]);
     // datasource_list: only the named ones, in that order (unknown names are ignored).
     if let Some(list) = &settings.data_sources.data_source_list {
         let mut ordered: Vec<&mut dyn DataSource> = Vec::new();
@@ -247,8 +262,20 @@ fn find_datasource(
         }
     }
     let located = locate(&mut all, &env, &budget, &mut RealClock);
-    if located.result.is_none() && !located.failures.is_empty() {
-        return Err(RunError(located.failures.join("; ")));
+    if located.result.is_none() && !(located.failures.is_empty() && located.timed_out.is_empty()) {
+        let waited = located
+            .timed_out
+            .iter()
+            .map(|t| format!("{t} (still not ready after {}s)", located.waited.as_secs()));
+        return Err(RunError(
+            located
+                .failures
+                .iter()
+                .cloned()
+                .chain(waited)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
     }
     Ok(located.result)
 }

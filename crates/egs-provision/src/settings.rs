@@ -20,8 +20,10 @@ pub struct DataSources {
     pub devices: Option<Vec<PathBuf>>,
     /// Which datasources to probe, in this order (`Azure`, `NoCloud`, `ConfigDrive`).
     pub data_source_list: Option<Vec<String>>,
-    /// The shared readiness budget in minutes.
+    /// The shared readiness budget in minutes (default 15).
     pub readiness_timeout_minutes: Option<u64>,
+    /// The same in seconds (wins over minutes; for short budgets).
+    pub readiness_timeout_seconds: Option<u64>,
 }
 
 /// Default user settings.

@@ -1,0 +1,87 @@
+//! The Hyper-V KVP datasource: provisioning documents the host put into the External pool
+//! (`.kvp_pool_0`) as described in `egs_kvp::documents` — an explicit host intent, so it is
+//! probed before the media datasources. A partial or mismatched set means "not ready yet"
+//! (the locator waits within its budget); a set that cannot become valid (bad base64, too
+//! large) is an error naming the document.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use egs_kvp::documents::{read, DocumentState, PREFIX};
+use egs_kvp::pool::{Pool, POOL_EXTERNAL};
+
+use crate::env::Environment;
+use crate::{normalize_public_keys, parse_meta_data, DataSource, DataSourceResult, Probe};
+
+/// The KVP datasource, reading the pools in `dir` (normally `/var/lib/hyperv`).
+#[derive(Debug, Clone)]
+pub struct Kvp {
+    /// Directory of the pool files.
+    pub dir: PathBuf,
+}
+
+impl DataSource for Kvp {
+    fn name(&self) -> &'static str {
+        "KVP"
+    }
+
+    fn probe(&mut self, _env: &dyn Environment) -> Probe {
+        let pool = Pool::open(&self.dir, POOL_EXTERNAL);
+        if !pool.path().exists() {
+            return Probe::NotApplicable;
+        }
+        let location = format!("Hyper-V KVP ({})", pool.path().display());
+        let records: Vec<(String, String)> = match pool.read() {
+            Ok((records, _)) => records.into_iter().map(|r| (r.key, r.value)).collect(),
+            Err(e) => return Probe::Failed(format!("KVP: {e}")),
+        };
+        if !records.iter().any(|(k, _)| k.starts_with(PREFIX)) {
+            return Probe::NotApplicable;
+        }
+        let wait = |reason: String| Probe::Wait {
+            reason,
+            hint: Duration::from_secs(1),
+        };
+        let mut documents = Vec::new();
+        for name in ["meta-data", "user-data", "vendor-data", "network-config"] {
+            match read(&records, name) {
+                DocumentState::Complete(bytes) => documents.push(Some(bytes)),
+                DocumentState::Absent if name == "meta-data" => {
+                    return wait("meta-data: not sent yet".into())
+                }
+                DocumentState::Absent => documents.push(None),
+                DocumentState::Incomplete(why) => return wait(why),
+                DocumentState::Invalid(why) => {
+                    return Probe::Failed(format!("KVP ({location}): {why}"))
+                }
+            }
+        }
+        let [meta, user_data, vendor_data, network_config]: [Option<Vec<u8>>; 4] =
+            documents.try_into().expect("four documents");
+        let meta = match parse_meta_data(&meta.unwrap_or_default(), &location) {
+            Ok(m) => m,
+            Err(e) => return Probe::Failed(format!("KVP: {e}")),
+        };
+        let Some(instance_id) = meta
+            .get("instance-id")
+            .and_then(egs_cloudconfig::value::Node::python_str)
+            .filter(|s| !s.trim().is_empty() && s != "None")
+        else {
+            return Probe::Failed(format!("KVP ({location}): meta-data has no 'instance-id'"));
+        };
+        Probe::Ready(Box::new(DataSourceResult {
+            source: "KVP".into(),
+            location,
+            instance_id,
+            hostname: meta
+                .get("local-hostname")
+                .and_then(egs_cloudconfig::value::Node::python_str),
+            user_data,
+            vendor_data,
+            network_config,
+            public_keys: normalize_public_keys(meta.get("public-keys")),
+            meta_data: meta,
+            default_user: None,
+        }))
+    }
+}
