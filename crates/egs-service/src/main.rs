@@ -3,6 +3,7 @@
 
 mod kvp;
 mod provision;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -93,6 +94,20 @@ enum Command {
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
+    /// Serve SSH (user `egs`, keys from `<config-dir>/id_egs.pub`) on a Unix socket or
+    /// loopback TCP, for development and tests.
+    Serve {
+        /// `unix:PATH` or `tcp:127.0.0.1:PORT`.
+        #[arg(long, value_name = "ADDRESS")]
+        listen: String,
+        /// Configuration directory (`id_egs.pub`, `private/egs_host_key`).
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "/etc/opt/eryph/guest-services"
+        )]
+        config_dir: PathBuf,
+    },
     /// Print the version.
     Version,
 }
@@ -148,6 +163,7 @@ fn main() -> ExitCode {
             },
         ),
         Command::CollectLogs { output, place } => provision::collect_logs_command(&place, &output),
+        Command::Serve { listen, config_dir } => serve::serve(&listen, &config_dir),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -1,0 +1,65 @@
+//! The server's host key: Ed25519, created on first start in a 0700 directory (mode 0600),
+//! and created anew if the file cannot be read as a key or is readable by others.
+
+use std::path::Path;
+
+use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::PrivateKey;
+
+/// Loads the host key at `path`, or generates and stores a new one.
+pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let exposed = file_mode(path).is_some_and(|m| m & 0o077 != 0);
+        if let (false, Ok(key)) = (exposed, PrivateKey::from_openssh(text.as_bytes())) {
+            return Ok(key);
+        }
+    }
+    let dir = path.parent().ok_or_else(|| err(&"no parent directory"))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    egs_sys::fs::set_mode(dir, 0o700).map_err(|e| err(&e))?;
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| err(&e))?;
+    let key = PrivateKey::new(
+        KeypairData::from(Ed25519Keypair::from_seed(&seed)),
+        "egs host key",
+    )
+    .map_err(|e| err(&e))?;
+    let text = key.to_openssh(LineEnding::LF).map_err(|e| err(&e))?;
+    egs_sys::fs::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| err(&e))?;
+    Ok(key)
+}
+
+fn file_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_kept_and_replaced_when_exposed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private/egs_host_key");
+        let a = load_or_create(&path).unwrap();
+        let b = load_or_create(&path).unwrap();
+        assert_eq!(a.public_key(), b.public_key());
+        assert_eq!(file_mode(path.parent().unwrap()).unwrap() & 0o777, 0o700);
+        egs_sys::fs::set_mode(&path, 0o644).unwrap();
+        let c = load_or_create(&path).unwrap();
+        assert_ne!(a.public_key(), c.public_key(), "an exposed key is replaced");
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(load_or_create(&path).is_ok());
+    }
+}
