@@ -16,6 +16,11 @@ pub enum Listen {
     Tcp(std::net::SocketAddr),
 }
 
+enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
 /// Parses `unix:PATH` or `tcp:127.0.0.1:PORT` (loopback only).
 pub fn parse_listen(s: &str) -> Result<Listen, String> {
     if let Some(path) = s.strip_prefix("unix:") {
@@ -61,31 +66,37 @@ pub fn serve(listen: &str, config_dir: &Path) -> ExitCode {
         Err(e) => return fail(e.to_string()),
     };
     let result: Result<(), String> = runtime.block_on(async move {
-        match listen {
+        let listener = match listen {
             Listen::Unix(path) => {
                 let _ = std::fs::remove_file(&path);
-                let listener = tokio::net::UnixListener::bind(&path)
+                let l = tokio::net::UnixListener::bind(&path)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 println!("listening on unix:{}", path.display());
-                loop {
-                    let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+                Listener::Unix(l)
+            }
+            Listen::Tcp(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("{addr}: {e}"))?;
+                println!(
+                    "listening on tcp:{}",
+                    l.local_addr().map_err(|e| e.to_string())?
+                );
+                Listener::Tcp(l)
+            }
+        };
+        loop {
+            match &listener {
+                Listener::Unix(l) => {
+                    let (stream, _) = l.accept().await.map_err(|e| e.to_string())?;
                     tokio::spawn(serve_stream(
                         settings.clone(),
                         server_config.clone(),
                         stream,
                     ));
                 }
-            }
-            Listen::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("{addr}: {e}"))?;
-                println!(
-                    "listening on tcp:{}",
-                    listener.local_addr().map_err(|e| e.to_string())?
-                );
-                loop {
-                    let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+                Listener::Tcp(l) => {
+                    let (stream, _) = l.accept().await.map_err(|e| e.to_string())?;
                     tokio::spawn(serve_stream(
                         settings.clone(),
                         server_config.clone(),

@@ -2,32 +2,13 @@
 //! state still parses, a module that had completed (its semaphore existed when the run
 //! began) never runs again, and a final run completes provisioning.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 50;
+mod common;
 
-fn sandbox(root: &Path) {
-    for d in ["etc/ssh", "home", "var/tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    for (path, content) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
-        ("etc/group", "root:x:0:\nadm:x:4:\n"),
-        ("etc/shadow", "root:*:19000:0:99999:7:::\n"),
-        ("etc/gshadow", "root:*::\nadm:*::\n"),
-        ("etc/os-release", "ID=debian\n"),
-    ] {
-        std::fs::write(root.join(path), content).unwrap();
-    }
-    std::fs::set_permissions(
-        root.join("etc/shadow"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-}
+const RUNS: usize = 50;
 
 /// A deterministic pseudo-random sequence (xorshift), so failures can be reproduced.
 struct Rng(u64);
@@ -50,7 +31,7 @@ fn lines(path: &Path) -> usize {
 fn killed_runs_resume_without_repeating_completed_modules() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    sandbox(&root);
+    common::sandbox_root(&root);
     let user_data = dir.path().join("user-data");
     std::fs::write(
         &user_data,
@@ -71,7 +52,7 @@ fn killed_runs_resume_without_repeating_completed_modules() {
     };
     // How long a whole run takes here, so the kills can land anywhere in one.
     let calibration = tempfile::tempdir().unwrap();
-    sandbox(calibration.path());
+    common::sandbox_root(calibration.path());
     let started = Instant::now();
     let status = Command::new(&binary)
         .args(["run", "--root"])

@@ -3,42 +3,15 @@
 //! the same documents — and partial, reordered, oversized, non-base64 and hash-mismatched
 //! chunk sets give their documented outcomes.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn binary(name: &str) -> PathBuf {
-    let path = assert_cmd::cargo::cargo_bin(name);
-    if !path.exists() {
-        // `cargo test -p egs-service` alone does not build the other package's binary.
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", name])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    path
-}
+mod common;
+use common::binary;
 
 fn sandbox(dir: &Path) -> PathBuf {
     let root = dir.join("root");
-    for d in ["etc/ssh", "home", "var/tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    for (path, content) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
-        ("etc/group", "root:x:0:\nadm:x:4:\nsudo:x:27:\n"),
-        ("etc/shadow", "root:*:19000:0:99999:7:::\n"),
-        ("etc/gshadow", "root:*::\nadm:*::\nsudo:*::\n"),
-        ("etc/os-release", "ID=debian\n"),
-    ] {
-        std::fs::write(root.join(path), content).unwrap();
-    }
-    std::fs::set_permissions(
-        root.join("etc/shadow"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    common::sandbox_root(&root);
     root
 }
 

@@ -2,12 +2,14 @@
 //! mkfs.vfat and mtools; accounts made by the real shadow-utils in the sandbox; then the
 //! sandbox is inspected. Reruns, new instances, reboots, failures and `--state-dir` too.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
+
+mod common;
 
 const PASSWORD: &str = "correct-horse-battery-staple";
 
@@ -21,26 +23,7 @@ fn sandbox() -> Sandbox {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().to_path_buf();
     let root = work.join("root");
-    for d in ["etc/ssh", "home", "var/tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let files = [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
-        (
-            "etc/group",
-            "root:x:0:\nadm:x:4:\nsudo:x:27:\nusers:x:100:\n",
-        ),
-        ("etc/shadow", "root:*:19000:0:99999:7:::\n"),
-        ("etc/gshadow", "root:*::\nadm:*::\nsudo:*::\nusers:*::\n"),
-        ("etc/os-release", "ID=debian\n"),
-    ];
-    for (path, content) in files {
-        std::fs::write(root.join(path), content).unwrap();
-    }
-    for secret in ["etc/shadow", "etc/gshadow"] {
-        std::fs::set_permissions(root.join(secret), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
-    }
+    common::sandbox_root(&root);
     Sandbox {
         _dir: dir,
         work,

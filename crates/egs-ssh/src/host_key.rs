@@ -11,7 +11,7 @@ use russh::keys::PrivateKey;
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if let Ok(text) = std::fs::read_to_string(path) {
-        let exposed = file_mode(path).is_some_and(|m| m & 0o077 != 0);
+        let exposed = egs_sys::fs::mode(path).is_some_and(|m| m & 0o077 != 0);
         if let (false, Ok(key)) = (exposed, PrivateKey::from_openssh(text.as_bytes())) {
             return Ok(key);
         }
@@ -31,19 +31,6 @@ pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
     Ok(key)
 }
 
-fn file_mode(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).ok().map(|m| m.permissions().mode())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,7 +42,10 @@ mod tests {
         let a = load_or_create(&path).unwrap();
         let b = load_or_create(&path).unwrap();
         assert_eq!(a.public_key(), b.public_key());
-        assert_eq!(file_mode(path.parent().unwrap()).unwrap() & 0o777, 0o700);
+        assert_eq!(
+            egs_sys::fs::mode(path.parent().unwrap()).unwrap() & 0o777,
+            0o700
+        );
         egs_sys::fs::set_mode(&path, 0o644).unwrap();
         let c = load_or_create(&path).unwrap();
         assert_ne!(a.public_key(), c.public_key(), "an exposed key is replaced");

@@ -84,6 +84,22 @@ pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
+/// Permission bits of a file (Unix; `None` elsewhere or when it cannot be read).
+pub fn mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Sets owner and group by numeric id, not following a final symlink (Unix; ignored
 /// elsewhere).
 pub fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<()> {

@@ -1,0 +1,44 @@
+//! What the end-to-end tests share: a sandbox root that shadow-utils can work on, and the
+//! workspace's binaries.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Makes `root` a minimal Debian-like root: passwd/group/shadow/gshadow with root and the
+/// administrative groups, os-release, and the directories provisioning writes to.
+pub fn sandbox_root(root: &Path) {
+    for d in ["etc/ssh", "home", "var/tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for (path, content) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"),
+        (
+            "etc/group",
+            "root:x:0:\nadm:x:4:\nsudo:x:27:\nusers:x:100:\n",
+        ),
+        ("etc/shadow", "root:*:19000:0:99999:7:::\n"),
+        ("etc/gshadow", "root:*::\nadm:*::\nsudo:*::\nusers:*::\n"),
+        ("etc/os-release", "ID=debian\n"),
+    ] {
+        std::fs::write(root.join(path), content).unwrap();
+    }
+    for secret in ["etc/shadow", "etc/gshadow"] {
+        std::fs::set_permissions(root.join(secret), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+    }
+}
+
+/// A workspace binary, built first when this package's tests run alone.
+pub fn binary(name: &str) -> PathBuf {
+    let path = assert_cmd::cargo::cargo_bin(name);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", name])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
