@@ -107,6 +107,9 @@ enum Command {
             default_value = "/etc/opt/eryph/guest-services"
         )]
         config_dir: PathBuf,
+        /// Do not accept client keys from the KVP key slots (`KvpAuthEnabled` off).
+        #[arg(long)]
+        no_kvp_auth: bool,
     },
     /// Print the version.
     Version,
@@ -163,7 +166,15 @@ fn main() -> ExitCode {
             },
         ),
         Command::CollectLogs { output, place } => provision::collect_logs_command(&place, &output),
-        Command::Serve { listen, config_dir } => serve::serve(&listen, &config_dir),
+        Command::Serve {
+            listen,
+            config_dir,
+            no_kvp_auth,
+        } => serve::serve(
+            &listen,
+            &config_dir,
+            (!no_kvp_auth).then_some(cli.kvp_dir.as_path()),
+        ),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -39,7 +39,7 @@ pub fn parse_listen(s: &str) -> Result<Listen, String> {
 }
 
 /// Runs the server until killed.
-pub fn serve(listen: &str, config_dir: &Path) -> ExitCode {
+pub fn serve(listen: &str, config_dir: &Path, kvp_dir: Option<&Path>) -> ExitCode {
     let fail = |e: String| {
         eprintln!("egs-service serve: {e}");
         ExitCode::from(2)
@@ -55,6 +55,7 @@ pub fn serve(listen: &str, config_dir: &Path) -> ExitCode {
     };
     let settings = Arc::new(Settings {
         authorized_keys: config_dir.join("id_egs.pub"),
+        kvp_dir: kvp_dir.map(Path::to_path_buf),
         host_key,
     });
     let server_config = Arc::new(config(&settings));

@@ -42,7 +42,12 @@ fn start(listen: &str) -> Server {
     )
     .unwrap();
     let listen = listen.replace("SOCK", &dir.path().join("sock").display().to_string());
+    let kvp = dir.path().join("kvp");
+    std::fs::create_dir_all(&kvp).unwrap();
+    std::fs::write(kvp.join(".kvp_pool_0"), b"").unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("egs-service"))
+        .arg("--kvp-dir")
+        .arg(&kvp)
         .args(["serve", "--listen", &listen, "--config-dir"])
         .arg(&conf)
         .stdout(Stdio::piped())
@@ -207,4 +212,73 @@ fn exec_over_loopback_tcp_and_non_loopback_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+/// Client keys delivered through the KVP key slots (External pool) are honoured, read on
+/// every attempt, with expiry-time; removing the slot removes access.
+#[test]
+fn keys_from_the_kvp_key_slots() {
+    let server = start("unix:SOCK");
+    let stranger = std::fs::read_to_string(server.dir.path().join("stranger.pub")).unwrap();
+    assert_eq!(server.ssh("stranger", &["vm", "true"], b"").0, 255);
+    let egs = |args: &[&str]| {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("egs-service"))
+            .arg("--kvp-dir")
+            .arg(server.dir.path().join("kvp"))
+            .arg("kvp")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    egs(&[
+        "set",
+        "--pool",
+        "0",
+        "eryph:guest-services:client-public-key:operator",
+        stranger.trim(),
+    ]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "echo via-kvp"], b"").1,
+        b"via-kvp\n"
+    );
+    egs(&[
+        "set",
+        "--pool",
+        "0",
+        "eryph:guest-services:client-public-key:operator",
+        &format!("expiry-time=\"20200101\" {}", stranger.trim()),
+    ]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "expired"
+    );
+    egs(&[
+        "set",
+        "--pool",
+        "0",
+        "eryph:guest-services:client-public-key",
+        stranger.trim(),
+    ]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        0,
+        "the legacy slot"
+    );
+    egs(&[
+        "delete",
+        "--pool",
+        "0",
+        "eryph:guest-services:client-public-key",
+    ]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "removed"
+    );
 }

@@ -24,6 +24,9 @@ pub const USER: &str = "egs";
 pub struct Settings {
     /// `id_egs.pub`: authorized client keys, re-read on every attempt.
     pub authorized_keys: PathBuf,
+    /// Where the KVP pools are: keys in the External pool's
+    /// `eryph:guest-services:client-public-key[:<id>]` slots count too (`KvpAuthEnabled`).
+    pub kvp_dir: Option<PathBuf>,
     /// The host key.
     pub host_key: PrivateKey,
 }
@@ -60,7 +63,11 @@ impl Connection {
         if user != USER {
             return false;
         }
-        let text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
+        let mut text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
+        if let Some(dir) = &self.settings.kvp_dir {
+            text.push('\n');
+            text.push_str(&kvp_keys(dir));
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -110,6 +117,28 @@ impl Connection {
         Ok(())
     }
 }
+
+/// The authorized_keys text of the KVP key slots (External pool): the legacy
+/// `eryph:guest-services:client-public-key` and every `…:client-public-key:<id>`.
+pub fn kvp_keys(dir: &std::path::Path) -> String {
+    let pool = egs_kvp::pool::Pool::open(dir, egs_kvp::pool::POOL_EXTERNAL);
+    let Ok((records, _)) = pool.read() else {
+        return String::new();
+    };
+    records
+        .into_iter()
+        .filter(|r| {
+            r.key == KVP_KEY_SLOT
+                || r.key
+                    .strip_prefix(KVP_KEY_SLOT)
+                    .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .map(|r| r.value + "\n")
+        .collect()
+}
+
+/// The KVP key slot name (an `:<id>` suffix names further slots).
+pub const KVP_KEY_SLOT: &str = "eryph:guest-services:client-public-key";
 
 /// Copies a child's output to the channel (stderr as extended data 1), in order.
 async fn pump<R: AsyncRead + Unpin>(mut from: R, handle: Handle, channel: ChannelId, stderr: bool) {
