@@ -30,15 +30,29 @@ pub fn sandbox_root(root: &Path) {
     }
 }
 
-/// A workspace binary, built first when this package's tests run alone.
+/// A workspace binary. This package's own binary comes from Cargo; another package's
+/// binary (egs-tool) is not built by `cargo test` unless that package has integration
+/// tests, so it is built here once per test process, which also keeps it from being stale.
 pub fn binary(name: &str) -> PathBuf {
-    let path = assert_cmd::cargo::cargo_bin(name);
-    if !path.exists() {
+    if name == "egs-service" {
+        return PathBuf::from(env!("CARGO_BIN_EXE_egs-service"));
+    }
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", name])
+            .args(["build", "-q", "-p", name, "--bin", name])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "cargo build -p {name} failed");
+        built.push(name.to_string());
     }
-    path
+    // Test executables live in target/<profile>/deps, binaries in target/<profile>.
+    let profile_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
+    profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
