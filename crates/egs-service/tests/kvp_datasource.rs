@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::binary;
+use common::{binary, code_and_output};
 
 fn sandbox(dir: &Path) -> PathBuf {
     let root = dir.join("root");
@@ -19,38 +19,22 @@ const META: &str = "instance-id: iid-kvp\nlocal-hostname: kvp-host\n";
 const USER_DATA: &str = "#cloud-config\nusers:\n  - default\n  - name: kay\n    groups: [adm]\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKay kay@x]\nssh_genkeytypes: [ed25519]\nwrite_files:\n  - path: /etc/kvp-test.conf\n    content: from the host\n    permissions: '0640'\nruncmd:\n  - echo \"$INSTANCE_ID\" > \"$EGS_ROOT/var/tmp/instance\"\n";
 
 fn egs_tool(kvp: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(binary("egs-tool"))
-        .arg("--kvp-dir")
-        .arg(kvp)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    code_and_output(
+        Command::new(binary("egs-tool"))
+            .arg("--kvp-dir")
+            .arg(kvp)
+            .args(args),
     )
 }
 
 fn run(root: &Path, kvp: &Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(binary("egs-service"))
-        .arg("--kvp-dir")
-        .arg(kvp)
-        .args(["run", "--root"])
-        .arg(root)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    code_and_output(
+        Command::new(binary("egs-service"))
+            .arg("--kvp-dir")
+            .arg(kvp)
+            .args(["run", "--root"])
+            .arg(root)
+            .args(extra),
     )
 }
 

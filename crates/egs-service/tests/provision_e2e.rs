@@ -54,21 +54,12 @@ impl Sandbox {
     }
 
     fn run(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::cargo_bin("egs-service")
-            .unwrap()
-            .arg("run")
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+        common::code_and_output(
+            Process::new(common::binary("egs-service"))
+                .arg("run")
+                .arg("--root")
+                .arg(&self.root)
+                .args(args),
         )
     }
 

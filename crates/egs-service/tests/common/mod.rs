@@ -1,5 +1,5 @@
-//! What the end-to-end tests share: a sandbox root that shadow-utils can work on, and the
-//! workspace's binaries.
+//! What the end-to-end tests share: a sandbox root that shadow-utils can work on, the
+//! workspace's binaries, and running one of them for its exit code and output.
 
 #![allow(dead_code)]
 
@@ -55,4 +55,17 @@ pub fn binary(name: &str) -> PathBuf {
         .unwrap()
         .to_path_buf();
     profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Runs `command` to completion: its exit code, and its stdout followed by its stderr.
+pub fn code_and_output(command: &mut std::process::Command) -> (i32, String) {
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
