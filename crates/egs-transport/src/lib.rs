@@ -1,0 +1,299 @@
+//! Where the EGS SSH channel runs: the VM socket (vsock port 5002, which Hyper-V names
+//! service `0000138a-facb-11e6-bd58-64006a7986d3`), Firecracker/cloud-hypervisor hybrid
+//! vsock, and Unix sockets and loopback TCP for development and tests.
+//!
+//! [`Endpoint`] is the parsed address; [`Listener`] serves one (guest side) and [`connect`]
+//! reaches one (host side). Every stream is a [`Stream`], so the SSH code above never
+//! knows which transport it runs on. OS-specific sockets (vsock, Hyper-V sockets) live in
+//! the `sys` module.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+mod sys;
+
+/// The Hyper-V integration service id of EGS.
+pub const SERVICE_ID: &str = "0000138a-facb-11e6-bd58-64006a7986d3";
+
+/// The vsock port of EGS (the first field of [`SERVICE_ID`]).
+pub const VSOCK_PORT: u32 = 5002;
+
+/// vsock's "any CID" (listen for every peer; the Hyper-V vsock transport cannot restrict
+/// peers, so the guest listens on it, as the original does).
+pub const VMADDR_CID_ANY: u32 = u32::MAX;
+
+/// The Hyper-V "vsock template" service id for a port: the port is the first field.
+pub fn service_id_for_port(port: u32) -> String {
+    format!("{port:08x}-facb-11e6-bd58-64006a7986d3")
+}
+
+/// The vsock port of a Hyper-V service id built from the vsock template; an error for
+/// any other GUID.
+pub fn port_for_service_id(service_id: &str) -> Result<u32, String> {
+    let lower = service_id
+        .trim_matches(|c| c == '{' || c == '}')
+        .to_ascii_lowercase();
+    match lower.split_once('-') {
+        Some((first, rest))
+            if rest == "facb-11e6-bd58-64006a7986d3"
+                && first.len() == 8
+                && first.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            u32::from_str_radix(first, 16).map_err(|e| format!("'{service_id}': {e}"))
+        }
+        _ => Err(format!(
+            "'{service_id}' is not a vsock-template service id (xxxxxxxx-facb-11e6-bd58-64006a7986d3)"
+        )),
+    }
+}
+
+/// A place the SSH channel runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// AF_VSOCK: `cid` ([`VMADDR_CID_ANY`] when listening) and port.
+    Vsock {
+        /// Context id of the peer (or any, when listening).
+        cid: u32,
+        /// vsock port.
+        port: u32,
+    },
+    /// Firecracker / cloud-hypervisor hybrid vsock: the VMM's Unix socket, then
+    /// `CONNECT <port>\n`, answered by `OK <n>\n` (host side only).
+    Firecracker {
+        /// The VMM's vsock Unix socket.
+        socket: PathBuf,
+        /// The guest port.
+        port: u32,
+    },
+    /// A Unix socket (development, tests, and as a proxy target).
+    Unix(PathBuf),
+    /// TCP; loopback unless explicitly allowed (development and tests).
+    Tcp(SocketAddr),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Vsock { cid, port } if *cid == VMADDR_CID_ANY => {
+                write!(f, "vsock:any:{port}")
+            }
+            Endpoint::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+            Endpoint::Firecracker { socket, port } => write!(f, "fc:{}:{port}", socket.display()),
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+            Endpoint::Tcp(addr) => write!(f, "tcp:{addr}"),
+        }
+    }
+}
+
+fn parse_port(s: &str, what: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|_| format!("'{s}' is not a {what} (a number)"))
+}
+
+fn parse_tcp(addr: &str, allow_remote: bool) -> Result<Endpoint, String> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("'{addr}': {e} (use tcp:127.0.0.1:PORT)"))?;
+    if !allow_remote && !addr.ip().is_loopback() {
+        return Err(format!(
+            "'{addr}' is not a loopback address: SSH for EGS belongs on the VM socket; \
+             TCP is for development (pass --allow-remote-tcp to insist)"
+        ));
+    }
+    Ok(Endpoint::Tcp(addr))
+}
+
+/// Parses where the guest listens: `vsock` (any CID, port 5002), `vsock:PORT`,
+/// `unix:PATH` or `tcp:ADDR:PORT` (loopback unless `allow_remote`).
+pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, String> {
+    if s == "vsock" {
+        return Ok(Endpoint::Vsock {
+            cid: VMADDR_CID_ANY,
+            port: VSOCK_PORT,
+        });
+    }
+    if let Some(port) = s.strip_prefix("vsock:") {
+        return Ok(Endpoint::Vsock {
+            cid: VMADDR_CID_ANY,
+            port: parse_port(port, "vsock port")?,
+        });
+    }
+    if let Some(path) = s.strip_prefix("unix:").filter(|p| !p.is_empty()) {
+        return Ok(Endpoint::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = s.strip_prefix("tcp:") {
+        return parse_tcp(addr, allow_remote);
+    }
+    Err(format!(
+        "'{s}': listen on vsock, vsock:PORT, unix:PATH or tcp:127.0.0.1:PORT"
+    ))
+}
+
+/// Parses a host-side target: `vsock:CID` (port 5002) or `vsock:CID:PORT`,
+/// `fc:UDS_PATH` (port 5002) or `fc:UDS_PATH:PORT`, `unix:PATH`, `tcp:127.0.0.1:PORT`.
+pub fn parse_target(s: &str) -> Result<Endpoint, String> {
+    if let Some(rest) = s.strip_prefix("vsock:") {
+        let (cid, port) = match rest.split_once(':') {
+            Some((cid, port)) => (cid, parse_port(port, "vsock port")?),
+            None => (rest, VSOCK_PORT),
+        };
+        let cid = parse_port(cid, "vsock CID")?;
+        return Ok(Endpoint::Vsock { cid, port });
+    }
+    if let Some(rest) = s.strip_prefix("fc:").filter(|p| !p.is_empty()) {
+        // A trailing `:<digits>` is the port; a path may itself contain colons.
+        let (socket, port) = match rest.rsplit_once(':') {
+            Some((path, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (path, parse_port(port, "vsock port")?)
+            }
+            _ => (rest, VSOCK_PORT),
+        };
+        return Ok(Endpoint::Firecracker {
+            socket: PathBuf::from(socket),
+            port,
+        });
+    }
+    if let Some(path) = s.strip_prefix("unix:").filter(|p| !p.is_empty()) {
+        return Ok(Endpoint::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = s.strip_prefix("tcp:") {
+        return parse_tcp(addr, false);
+    }
+    Err(format!(
+        "'{s}': a target is vsock:CID[:PORT], fc:SOCKET[:PORT], unix:PATH or tcp:127.0.0.1:PORT"
+    ))
+}
+
+/// A byte stream of any transport.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A boxed stream of any transport.
+pub type BoxStream = Box<dyn Stream>;
+
+/// A bound listener of any transport.
+pub enum Listener {
+    /// Unix socket (the path is removed again on drop).
+    Unix(tokio::net::UnixListener, PathBuf),
+    /// TCP.
+    Tcp(tokio::net::TcpListener),
+    /// vsock (or, on Windows, the Hyper-V socket).
+    Vm(sys::VmListener),
+}
+
+impl Listener {
+    /// Binds `endpoint`. A stale Unix socket file is replaced; anything else at that path
+    /// is an error. Needs a Tokio runtime with I/O enabled.
+    pub async fn bind(endpoint: &Endpoint) -> std::io::Result<Listener> {
+        match endpoint {
+            Endpoint::Unix(path) => {
+                use std::os::unix::fs::FileTypeExt;
+                if let Ok(meta) = std::fs::symlink_metadata(path) {
+                    if !meta.file_type().is_socket() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            format!("{} exists and is not a socket", path.display()),
+                        ));
+                    }
+                    std::fs::remove_file(path)?;
+                }
+                Ok(Listener::Unix(
+                    tokio::net::UnixListener::bind(path)?,
+                    path.clone(),
+                ))
+            }
+            Endpoint::Tcp(addr) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(addr).await?)),
+            Endpoint::Vsock { cid, port } => Ok(Listener::Vm(sys::VmListener::bind(*cid, *port)?)),
+            Endpoint::Firecracker { .. } => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "hybrid vsock is reached from the host; the guest listens on vsock",
+            )),
+        }
+    }
+
+    /// What this listener is bound to (the real port for `tcp:…:0`).
+    pub fn local(&self) -> String {
+        match self {
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| format!("tcp:{a}"))
+                .unwrap_or_else(|_| "tcp:?".into()),
+            Listener::Vm(l) => l.local(),
+        }
+    }
+
+    /// The next connection, and a description of the peer for logs.
+    pub async fn accept(&self) -> std::io::Result<(BoxStream, String)> {
+        match self {
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept().await?;
+                Ok((Box::new(s), format!("unix:{}", path.display())))
+            }
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                Ok((Box::new(s), format!("tcp:{peer}")))
+            }
+            Listener::Vm(l) => l.accept().await,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The longest reply line accepted in the hybrid-vsock handshake.
+const MAX_HANDSHAKE_LINE: u64 = 64;
+
+/// Connects to `endpoint` (host side). For hybrid vsock, sends `CONNECT <port>\n` and
+/// expects `OK <n>\n` before handing the stream over.
+pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
+    match endpoint {
+        Endpoint::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
+        Endpoint::Tcp(addr) => Ok(Box::new(tokio::net::TcpStream::connect(addr).await?)),
+        Endpoint::Vsock { cid, port } => sys::connect_vm(*cid, *port).await,
+        Endpoint::Firecracker { socket, port } => {
+            let stream = tokio::net::UnixStream::connect(socket).await?;
+            hybrid_vsock_handshake(stream, *port).await
+        }
+    }
+}
+
+/// The Firecracker / cloud-hypervisor hybrid vsock handshake on an open stream.
+pub async fn hybrid_vsock_handshake<S: Stream>(stream: S, port: u32) -> std::io::Result<BoxStream> {
+    let mut reader = BufReader::new(stream);
+    reader
+        .get_mut()
+        .write_all(format!("CONNECT {port}\n").as_bytes())
+        .await?;
+    let mut line = Vec::new();
+    let mut limited = (&mut reader).take(MAX_HANDSHAKE_LINE);
+    limited.read_until(b'\n', &mut line).await?;
+    let text = String::from_utf8_lossy(&line);
+    let ok = text
+        .strip_prefix("OK ")
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            format!(
+                "hybrid vsock: the VMM answered {:?} to CONNECT {port} (is egs-service running in the guest?)",
+                text.trim_end()
+            ),
+        ));
+    }
+    // Bytes the VMM sent after the OK line belong to the guest's stream: keep them.
+    Ok(Box::new(reader))
+}
+
+#[cfg(test)]
+mod tests;
