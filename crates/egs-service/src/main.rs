@@ -1,9 +1,9 @@
 //! `egs-service`: the EGS guest agent. This binary only parses arguments and wires the
 //! library crates together.
 
+mod daemon;
 mod kvp;
 mod provision;
-mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -23,7 +23,13 @@ struct Cli {
         default_value = "/var/lib/hyperv"
     )]
     kvp_dir: PathBuf,
-    /// Without a command, `egs-service` runs the provisioning stages (as its systemd units do).
+    #[command(flatten)]
+    place: provision::Where,
+    /// Daemon options (without a command).
+    #[command(flatten)]
+    daemon: daemon::DaemonArgs,
+    /// Without a command, `egs-service` runs as the daemon: SSH on the VM socket, status in
+    /// KVP, and the provisioning stages not yet done (as its systemd unit does).
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -50,8 +56,6 @@ enum Command {
     Run {
         #[command(flatten)]
         args: provision::RunArgs,
-        #[command(flatten)]
-        place: provision::Where,
     },
     /// Show how provisioning went (exit 1 on errors, like `cloud-init status`).
     Status {
@@ -64,8 +68,6 @@ enum Command {
         /// Wait while provisioning is running.
         #[arg(long)]
         wait: bool,
-        #[command(flatten)]
-        place: provision::Where,
     },
     /// Forget provisioning state so the next run provisions again.
     Reset {
@@ -81,36 +83,15 @@ enum Command {
         /// Keep per-boot records.
         #[arg(long)]
         keep_per_boot: bool,
-        #[command(flatten)]
-        place: provision::Where,
     },
     /// Write state and logs to a zip file for a bug report (no user-data, no scripts).
     CollectLogs {
         /// The zip file to write.
         output: PathBuf,
-        #[command(flatten)]
-        place: provision::Where,
     },
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
-    /// Serve SSH (user `egs`, keys from `<config-dir>/id_egs.pub`) on a Unix socket or
-    /// loopback TCP, for development and tests.
-    Serve {
-        /// `unix:PATH` or `tcp:127.0.0.1:PORT`.
-        #[arg(long, value_name = "ADDRESS")]
-        listen: String,
-        /// Configuration directory (`id_egs.pub`, `private/egs_host_key`).
-        #[arg(
-            long,
-            value_name = "DIR",
-            default_value = "/etc/opt/eryph/guest-services"
-        )]
-        config_dir: PathBuf,
-        /// Do not accept client keys from the KVP key slots (`KvpAuthEnabled` off).
-        #[arg(long)]
-        no_kvp_auth: bool,
-    },
     /// Print the version.
     Version,
 }
@@ -124,9 +105,9 @@ enum TargetArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let place = cli.place;
     let Some(command) = cli.command else {
-        let args = provision::RunArgs::default();
-        return provision::run_command(args, &provision::Where::default(), &cli.kvp_dir);
+        return daemon::run(cli.daemon, &place, &cli.kvp_dir);
     };
     match command {
         Command::Validate {
@@ -143,19 +124,13 @@ fn main() -> ExitCode {
             validate::run(&user_data, vendor_data.as_deref(), target, json)
         }
         Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
-        Command::Run { args, place } => provision::run_command(args, &place, &cli.kvp_dir),
-        Command::Status {
-            json,
-            long,
-            wait,
-            place,
-        } => provision::status_command(&place, json, long, wait),
+        Command::Run { args } => provision::run_command(args, &place, &cli.kvp_dir),
+        Command::Status { json, long, wait } => provision::status_command(&place, json, long, wait),
         Command::Reset {
             logs,
             scripts,
             reset_once,
             keep_per_boot,
-            place,
         } => provision::reset_command(
             &place,
             egs_provision::maintenance::ResetOptions {
@@ -165,16 +140,7 @@ fn main() -> ExitCode {
                 keep_per_boot,
             },
         ),
-        Command::CollectLogs { output, place } => provision::collect_logs_command(&place, &output),
-        Command::Serve {
-            listen,
-            config_dir,
-            no_kvp_auth,
-        } => serve::serve(
-            &listen,
-            &config_dir,
-            (!no_kvp_auth).then_some(cli.kvp_dir.as_path()),
-        ),
+        Command::CollectLogs { output } => provision::collect_logs_command(&place, &output),
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -39,8 +39,8 @@ pub struct RunArgs {
     boot_id: Option<String>,
 }
 
-/// Options shared by `run` and `status`.
-#[derive(Debug, Default, clap::Args)]
+/// Where provisioning acts (every command and the daemon).
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Where {
     /// Act on a sandbox root instead of the running system: files, accounts (shadow-utils
     /// with --prefix), seed directories and state all live below it.
@@ -52,7 +52,8 @@ pub struct Where {
 }
 
 impl Where {
-    fn root(&self) -> PathBuf {
+    /// The root provisioned (`/` unless a sandbox is given).
+    pub fn root(&self) -> PathBuf {
         self.root.clone().unwrap_or_else(|| PathBuf::from("/"))
     }
 }

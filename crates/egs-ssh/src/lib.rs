@@ -2,5 +2,11 @@
 //! VM socket in production, Unix sockets and loopback TCP in tests.
 
 pub mod authorized;
+pub mod control;
+pub mod forward;
 pub mod host_key;
+
 pub mod server;
+pub mod session;
+pub mod sftp;
+pub mod shell;

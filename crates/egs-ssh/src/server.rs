@@ -1,120 +1,115 @@
-//! The guest SSH server: user `egs`, public keys only, sessions as the service's user
-//! (root). Exec runs the command through `/bin/sh -c` with the client's stdin (EOF passed
-//! on), stdout as data, stderr as extended data and the real exit status; a shell without a
-//! PTY runs `/bin/sh` on the channel. Unknown channel types and requests are refused by
-//! russh's defaults. (PTY shells, SFTP, env, KVP keys and port forwarding: issue 6, to come.)
+//! The guest SSH server: user `egs`, public keys only (Ed25519, ECDSA, RSA-SHA2), no
+//! compression, strict kex (russh's default), sessions as the service's user (root).
+//!
+//! Connections are bounded: at most [`Limits::max_unauthenticated`] may be between
+//! connect and authentication at once (more are closed at once, like OpenSSH's
+//! `MaxStartups`), each must authenticate within [`Limits::login_grace`], and at most
+//! [`Limits::max_connections`] run at all. Session channels run `exec`, `shell` (with or
+//! without a PTY) and the `sftp` subsystem; `direct-tcpip` and `tcpip-forward` only when
+//! port forwarding is enabled; every other channel type and request is refused.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use russh::keys::PrivateKey;
-use russh::server::{Auth, Handle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::process::{ChildStdin, Command};
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Preferred};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::authorized::parse;
+use crate::forward::RemoteForwards;
+use crate::session::{PtyRequest, SessionChannel};
+use crate::shell;
+use egs_sys::pty;
+
+/// Buffer between the SFTP loop and the channel.
+const SFTP_PIPE: usize = 256 * 1024;
 
 /// The only user name accepted.
 pub const USER: &str = "egs";
+
+/// The KVP key slot name (an `:<id>` suffix names further slots).
+pub const KVP_KEY_SLOT: &str = "eryph:guest-services:client-public-key";
+
+/// Connection bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time from connect to successful authentication.
+    pub login_grace: Duration,
+    /// Connections not yet authenticated, at once.
+    pub max_unauthenticated: usize,
+    /// Connections at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            login_grace: Duration::from_secs(30),
+            max_unauthenticated: 32,
+            max_connections: 256,
+        }
+    }
+}
 
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `id_egs.pub`: authorized client keys, re-read on every attempt.
     pub authorized_keys: PathBuf,
-    /// Where the KVP pools are: keys in the External pool's
-    /// `eryph:guest-services:client-public-key[:<id>]` slots count too (`KvpAuthEnabled`).
+    /// Where the KVP pools are (key slots, shell override).
     pub kvp_dir: Option<PathBuf>,
-    /// The host key.
-    pub host_key: PrivateKey,
+    /// Whether keys in the External pool's `eryph:guest-services:client-public-key[:<id>]`
+    /// slots count (`KvpAuthEnabled`).
+    pub kvp_auth: bool,
+    /// Whether `direct-tcpip` and `tcpip-forward` are served (`PortForwardingEnabled`).
+    pub port_forwarding: bool,
+    /// Host keys.
+    pub host_keys: Vec<PrivateKey>,
+    /// Connection bounds.
+    pub limits: Limits,
 }
 
-/// russh's configuration for EGS: public keys only, no compression, bounded pre-auth time.
+/// russh's configuration for EGS.
 pub fn config(settings: &Settings) -> russh::server::Config {
     russh::server::Config {
         methods: MethodSet::from(&[MethodKind::PublicKey][..]),
-        keys: vec![settings.host_key.clone()],
-        auth_rejection_time: std::time::Duration::from_millis(500),
-        auth_rejection_time_initial: Some(std::time::Duration::ZERO),
-        inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
+        keys: settings.host_keys.clone(),
+        auth_rejection_time: Duration::from_millis(500),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(Duration::from_secs(3600)),
         max_auth_attempts: 6,
+        nodelay: true,
+        preferred: Preferred {
+            key: std::borrow::Cow::Borrowed(&[
+                Algorithm::Ed25519,
+                Algorithm::Ecdsa {
+                    curve: EcdsaCurve::NistP256,
+                },
+                Algorithm::Ecdsa {
+                    curve: EcdsaCurve::NistP384,
+                },
+                Algorithm::Ecdsa {
+                    curve: EcdsaCurve::NistP521,
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512),
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256),
+                },
+            ]),
+            compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE]),
+            ..Preferred::DEFAULT
+        },
         ..Default::default()
-    }
-}
-
-/// One connection's state.
-pub struct Connection {
-    settings: Arc<Settings>,
-    stdin: HashMap<ChannelId, ChildStdin>,
-}
-
-impl Connection {
-    /// A handler for a new connection.
-    pub fn new(settings: Arc<Settings>) -> Self {
-        Self {
-            settings,
-            stdin: HashMap::new(),
-        }
-    }
-
-    fn authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
-        if user != USER {
-            return false;
-        }
-        let mut text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
-        if let Some(dir) = &self.settings.kvp_dir {
-            text.push('\n');
-            text.push_str(&kvp_keys(dir));
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        parse(&text).0.iter().any(|k| k.allows(key, now))
-    }
-
-    fn spawn(
-        &mut self,
-        channel: ChannelId,
-        argv: &[&str],
-        session: &mut Session,
-    ) -> Result<(), russh::Error> {
-        let child = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(_) => return session.channel_failure(channel),
-        };
-        if let Some(stdin) = child.stdin.take() {
-            self.stdin.insert(channel, stdin);
-        }
-        let handle = session.handle();
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        session.channel_success(channel)?;
-        tokio::spawn(async move {
-            let out = tokio::spawn(pump(stdout, handle.clone(), channel, false));
-            let err = tokio::spawn(pump(stderr, handle.clone(), channel, true));
-            let _ = out.await;
-            let _ = err.await;
-            let status = child
-                .wait()
-                .await
-                .ok()
-                .and_then(|s| s.code())
-                .unwrap_or(255);
-            let _ = handle.exit_status_request(channel, status as u32).await;
-            let _ = handle.eof(channel).await;
-            let _ = handle.close(channel).await;
-        });
-        Ok(())
     }
 }
 
@@ -137,27 +132,92 @@ pub fn kvp_keys(dir: &std::path::Path) -> String {
         .collect()
 }
 
-/// The KVP key slot name (an `:<id>` suffix names further slots).
-pub const KVP_KEY_SLOT: &str = "eryph:guest-services:client-public-key";
+/// One connection's state.
+pub struct Connection {
+    settings: Arc<Settings>,
+    preauth: Option<OwnedSemaphorePermit>,
+    authenticated: Arc<AtomicBool>,
+    sessions: HashMap<ChannelId, SessionChannel>,
+    /// Session channels not yet claimed by a request; the `sftp` subsystem takes its own.
+    unclaimed: HashMap<ChannelId, Channel<Msg>>,
+    remote_forwards: RemoteForwards,
+}
 
-/// Copies a child's output to the channel (stderr as extended data 1), in order.
-async fn pump<R: AsyncRead + Unpin>(mut from: R, handle: Handle, channel: ChannelId, stderr: bool) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let data = buf[..n].to_vec();
-                let sent = if stderr {
-                    handle.extended_data(channel, 1, data).await
-                } else {
-                    handle.data(channel, data).await
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
+impl Connection {
+    fn new(
+        settings: Arc<Settings>,
+        preauth: OwnedSemaphorePermit,
+        authenticated: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            settings,
+            preauth: Some(preauth),
+            authenticated,
+            sessions: HashMap::new(),
+            unclaimed: HashMap::new(),
+            remote_forwards: RemoteForwards::default(),
         }
+    }
+
+    fn authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        if user != USER {
+            return false;
+        }
+        let mut text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
+        if let Some(dir) = self
+            .settings
+            .kvp_dir
+            .as_deref()
+            .filter(|_| self.settings.kvp_auth)
+        {
+            text.push('\n');
+            text.push_str(&kvp_keys(dir));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        parse(&text).0.iter().any(|k| k.allows(key, now))
+    }
+
+    fn answer(&mut self, allowed: bool) -> Auth {
+        if allowed {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        }
+    }
+
+    /// Starts `argv` on `channel` and answers the request.
+    fn start(
+        &mut self,
+        channel: ChannelId,
+        argv: Vec<String>,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        // Data now goes to the process, not to an unread channel object.
+        self.unclaimed.remove(&channel);
+        let handle = session.handle();
+        let started = self
+            .sessions
+            .get_mut(&channel)
+            .map(|s| s.start(&argv, channel, handle));
+        match started {
+            Some(Ok(())) => session.channel_success(channel),
+            _ => session.channel_failure(channel),
+        }
+    }
+
+    fn kvp_shell(&self) -> Option<shell::Shell> {
+        shell::kvp_override(self.settings.kvp_dir.as_deref())
+    }
+}
+
+fn reply(session: &mut Session, channel: ChannelId, ok: bool) -> Result<(), russh::Error> {
+    if ok {
+        session.channel_success(channel)
+    } else {
+        session.channel_failure(channel)
     }
 }
 
@@ -169,11 +229,8 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.authorized(user, offer.public_key) {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        let allowed = self.authorized(user, offer.public_key);
+        Ok(self.answer(allowed))
     }
 
     async fn auth_publickey(
@@ -181,20 +238,157 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.authorized(user, key.public_key) {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        let allowed = self.authorized(user, key.public_key);
+        Ok(self.answer(allowed))
+    }
+
+    async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
+        self.authenticated.store(true, Ordering::SeqCst);
+        self.preauth = None;
+        Ok(())
     }
 
     async fn channel_open_session(
         &mut self,
-        _channel: Channel<Msg>,
-        reply: russh::server::ChannelOpenHandle,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        let id = channel.id();
+        self.sessions.insert(id, SessionChannel::default());
+        self.unclaimed.insert(id, channel);
         reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.settings.port_forwarding {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        tokio::spawn(crate::forward::direct(
+            channel,
+            host_to_connect.to_string(),
+            port_to_connect,
+            reply,
+        ));
+        Ok(())
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        if !self.settings.port_forwarding {
+            return Ok(false);
+        }
+        Ok(self
+            .remote_forwards
+            .add(session.handle(), address, port)
+            .await)
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(self.remote_forwards.cancel(address, port))
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.sessions.remove(&channel);
+        self.unclaimed.remove(&channel);
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let ok = self
+            .sessions
+            .get_mut(&channel)
+            .is_some_and(|s| s.set_env(name, value));
+        reply(session, channel, ok)
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let ok = match self.sessions.get_mut(&channel) {
+            Some(s) if !s.started() && s.pty.is_none() => {
+                let term = if term.is_empty() || term.len() > 64 {
+                    "xterm"
+                } else {
+                    term
+                };
+                s.pty = Some(PtyRequest {
+                    term: term.to_string(),
+                    size: pty::Size::from_request(col_width, row_height),
+                });
+                true
+            }
+            _ => false,
+        };
+        reply(session, channel, ok)
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let size = pty::Size::from_request(col_width, row_height);
+        let ok = self
+            .sessions
+            .get_mut(&channel)
+            .is_some_and(|s| s.resize(size));
+        reply(session, channel, ok)
+    }
+
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: russh::Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(s) = self.sessions.get(&channel) {
+            s.signal(&signal);
+        }
         Ok(())
     }
 
@@ -204,8 +398,11 @@ impl russh::server::Handler for Connection {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let command = String::from_utf8_lossy(data).into_owned();
-        self.spawn(channel, &["/bin/sh", "-c", &command], session)
+        let Ok(command) = std::str::from_utf8(data) else {
+            return session.channel_failure(channel);
+        };
+        let argv = shell::exec_argv(self.kvp_shell(), command);
+        self.start(channel, argv, session)
     }
 
     async fn shell_request(
@@ -213,7 +410,71 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.spawn(channel, &["/bin/sh"], session)
+        let (client_shell, client_args) = match self.sessions.get(&channel) {
+            Some(s) => {
+                let (a, b) = s.client_shell();
+                (a.map(str::to_string), b.map(str::to_string))
+            }
+            None => return session.channel_failure(channel),
+        };
+        let chosen = shell::interactive(
+            self.kvp_shell(),
+            client_shell.as_deref(),
+            client_args.as_deref(),
+        );
+        let mut argv = vec![chosen.program];
+        argv.extend(chosen.args);
+        self.start(channel, argv, session)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let claimable = self.sessions.get(&channel).is_some_and(|s| !s.started());
+        let unclaimed = self.unclaimed.remove(&channel);
+        let (true, "sftp", Some(chan)) = (claimable, name, unclaimed) else {
+            return session.channel_failure(channel);
+        };
+        session.channel_success(channel)?;
+        let handle = session.handle();
+        let home = crate::session::home();
+        tokio::spawn(async move {
+            // The SFTP loop runs on one end of a pipe and we carry the channel's bytes to
+            // and from the other, so the channel outlives the loop: its exit status must
+            // follow the last reply and precede the close, or scp (SFTP mode) fails.
+            let (ours, theirs) = tokio::io::duplex(SFTP_PIPE);
+            russh_sftp::server::run(theirs, crate::sftp::Sftp::new(home)).await;
+            let (mut from_client, mut to_client) = tokio::io::split(chan.into_stream());
+            let (mut from_sftp, mut to_sftp) = tokio::io::split(ours);
+            let upstream = async {
+                let _ = tokio::io::copy(&mut from_client, &mut to_sftp).await;
+                let _ = to_sftp.shutdown().await;
+            };
+            let downstream = async {
+                let _ = tokio::io::copy(&mut from_sftp, &mut to_client).await;
+                let _ = to_client.flush().await;
+            };
+            tokio::join!(upstream, downstream);
+            let _ = handle.exit_status_request(channel, 0).await;
+            let _ = handle.eof(channel).await;
+            let _ = handle.close(channel).await;
+        });
+        Ok(())
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
     }
 
     async fn data(
@@ -222,10 +483,8 @@ impl russh::server::Handler for Connection {
         data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(stdin) = self.stdin.get_mut(&channel) {
-            if stdin.write_all(data).await.is_err() {
-                self.stdin.remove(&channel);
-            }
+        if let Some(s) = self.sessions.get_mut(&channel) {
+            s.input(data).await;
         }
         Ok(())
     }
@@ -235,21 +494,99 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // Dropping the pipe gives the child end-of-file on stdin.
-        self.stdin.remove(&channel);
+        if let Some(s) = self.sessions.get_mut(&channel) {
+            s.eof();
+        }
         Ok(())
     }
 }
 
-/// Serves one connection on any byte stream (Unix socket, TCP, vsock).
-pub async fn serve_stream<S>(
+/// A stream that fails its reads once the login grace time has passed without
+/// authentication, which ends the connection wherever it stalls (banner, kex, auth).
+struct Grace<S> {
+    inner: S,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    authenticated: Arc<AtomicBool>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Grace<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.authenticated.load(Ordering::SeqCst) && self.deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "not authenticated within the login grace time",
+            )));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Grace<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` resolves; returns at shutdown
+/// (sessions still running are dropped with the runtime).
+pub async fn serve(
+    listener: egs_transport::Listener,
     settings: Arc<Settings>,
-    config: Arc<russh::server::Config>,
-    stream: S,
-) -> Result<(), russh::Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let session = russh::server::run_stream(config, stream, Connection::new(settings)).await?;
-    session.await
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let config = Arc::new(config(&settings));
+    let limits = settings.limits;
+    let preauth = Arc::new(Semaphore::new(limits.max_unauthenticated));
+    let total = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of descriptors and the like: wait a little rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        // Full: the connection is closed at once (the client sees a reset, as with
+        // OpenSSH's MaxStartups).
+        let (Ok(slot), Ok(permit)) = (
+            total.clone().try_acquire_owned(),
+            preauth.clone().try_acquire_owned(),
+        ) else {
+            continue;
+        };
+        let (settings, config) = (settings.clone(), config.clone());
+        tokio::spawn(async move {
+            let authenticated = Arc::new(AtomicBool::new(false));
+            let stream = Grace {
+                inner: stream,
+                deadline: Box::pin(tokio::time::sleep(limits.login_grace)),
+                authenticated: authenticated.clone(),
+            };
+            let handler = Connection::new(settings, permit, authenticated);
+            if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
+                let _ = running.await;
+            }
+            drop(slot);
+        });
+    }
 }

@@ -7,3 +7,6 @@
 pub mod boot;
 pub mod fs;
 pub mod lock;
+pub mod notify;
+pub mod process;
+pub mod pty;

@@ -1,0 +1,179 @@
+//! `egs-service` without a command: the daemon. It serves SSH on the VM socket (unless
+//! `RemoteAccessEnabled` is off), publishes its status in the KVP Guest pool
+//! (`eryph:guest-services:status=available`, `version`, `operating-system`, `features`),
+//! tells systemd it is ready (`Type=notify`), runs the provisioning stages not yet done
+//! (unless `ProvisioningEnabled` is off), and on SIGTERM/SIGINT withdraws `status` and
+//! `features` and exits 0.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use egs_kvp::pool::{upsert, Pool, RawRecord, POOL_GUEST};
+use egs_ssh::control::ServiceControl;
+use egs_ssh::server::{Limits, Settings};
+
+use crate::provision;
+
+/// KVP status keys (Guest pool).
+const KEY_STATUS: &str = "eryph:guest-services:status";
+const KEY_VERSION: &str = "eryph:guest-services:version";
+const KEY_OS: &str = "eryph:guest-services:operating-system";
+const KEY_FEATURES: &str = "eryph:guest-services:features";
+
+/// Options of the daemon.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Where SSH listens: `vsock` (port 5002), `vsock:PORT`, `unix:PATH` or
+    /// `tcp:127.0.0.1:PORT` (development and tests).
+    #[arg(long, value_name = "ADDRESS", default_value = "vsock")]
+    listen: String,
+    /// Allow `--listen tcp:` on a non-loopback address.
+    #[arg(long)]
+    allow_remote_tcp: bool,
+    /// Configuration directory (`service-control.conf`, `id_egs.pub`,
+    /// `private/egs_host_key`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/opt/eryph/guest-services"
+    )]
+    config_dir: PathBuf,
+    /// Seconds a connection may take to authenticate (tests shorten it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, hide = true)]
+    login_grace: u64,
+}
+
+fn log(message: &str) {
+    eprintln!("egs-service: {message}");
+}
+
+/// The operating system as shown to the host: the distribution's PRETTY_NAME and the
+/// kernel release.
+fn operating_system(root: &Path) -> String {
+    let pretty = std::fs::read_to_string(root.join("etc/os-release"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| format!("Linux {}", k.trim()))
+        .unwrap_or_else(|_| "Linux".into());
+    match pretty {
+        Some(p) => format!("{p} ({kernel})"),
+        None => kernel,
+    }
+}
+
+/// Writes (`available`) or withdraws (`None`) the status keys in one pool rewrite. A
+/// missing pool (no hv_kvp_daemon: not on Hyper-V) is not an error for the service.
+fn publish_status(kvp_dir: &Path, available: Option<&str>, os: &str) {
+    let pool = Pool::open(kvp_dir, POOL_GUEST);
+    if !pool.path().exists() {
+        return;
+    }
+    let result = pool.update(false, |records: &mut Vec<RawRecord>| {
+        upsert(records, KEY_VERSION, env!("CARGO_PKG_VERSION"));
+        upsert(records, KEY_OS, os);
+        match available {
+            Some(features) => {
+                upsert(records, KEY_STATUS, "available");
+                upsert(records, KEY_FEATURES, features);
+            }
+            None => records.retain(|r| r.key() != Ok(KEY_STATUS) && r.key() != Ok(KEY_FEATURES)),
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        log(&format!("could not publish the status in KVP: {e}"));
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCode {
+    let fail = |e: String| {
+        log(&e);
+        ExitCode::from(2)
+    };
+    let control = ServiceControl::load(&args.config_dir);
+    let endpoint = match egs_transport::parse_listen(&args.listen, args.allow_remote_tcp) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let os = operating_system(&place.root());
+    let result: Result<(), String> = runtime.block_on(async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| e.to_string())?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = if control.remote_access {
+            let host_key =
+                egs_ssh::host_key::load_or_create(&args.config_dir.join("private/egs_host_key"))?;
+            let settings = Arc::new(Settings {
+                authorized_keys: args.config_dir.join("id_egs.pub"),
+                kvp_dir: Some(kvp_dir.to_path_buf()),
+                kvp_auth: control.kvp_auth,
+                port_forwarding: control.port_forwarding,
+                host_keys: vec![host_key],
+                limits: Limits {
+                    login_grace: std::time::Duration::from_secs(args.login_grace),
+                    ..Limits::default()
+                },
+            });
+            let listener = egs_transport::Listener::bind(&endpoint)
+                .await
+                .map_err(|e| format!("{endpoint}: {e}"))?;
+            println!("listening on {}", listener.local());
+            let mut stop = stop_rx.clone();
+            let task = tokio::spawn(egs_ssh::server::serve(listener, settings, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+            let features = if control.port_forwarding {
+                "shell-override port-forwarding"
+            } else {
+                "shell-override"
+            };
+            publish_status(kvp_dir, Some(features), &os);
+            Some(task)
+        } else {
+            log("remote access is disabled (RemoteAccessEnabled=0)");
+            None
+        };
+        let _ = egs_sys::notify::notify("READY=1");
+        if control.provisioning {
+            let (place, kvp_dir) = (place.clone(), kvp_dir.to_path_buf());
+            tokio::task::spawn_blocking(move || {
+                let code = provision::run_command(provision::RunArgs::default(), &place, &kvp_dir);
+                log(&format!("provisioning finished ({code:?})"));
+            });
+        }
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        log("stopping");
+        let _ = egs_sys::notify::notify("STOPPING=1");
+        let _ = stop_tx.send(true);
+        if let Some(task) = server {
+            let _ = task.await;
+            publish_status(kvp_dir, None, &os);
+        }
+        Ok(())
+    });
+    // A provisioning run still going is not waited for: its state is written after every
+    // module, and the next start continues where it stopped.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,804 @@
+//! The `egs-service` daemon with the real OpenSSH tools, over a Unix socket (ProxyCommand
+//! with socat) and loopback TCP: exec (stdout, stderr, exit status, stdin to EOF, large
+//! output), PTY shells driven by a terminal (tmux), `env`, shell selection, SFTP, scp,
+//! rsync, port forwarding when enabled, keys from `id_egs.pub` and the KVP key slots,
+//! status keys in the KVP Guest pool and systemd readiness.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+pub struct Server {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+}
+
+/// Starts the daemon on `listen` (`SOCK` stands for a socket in the test's directory) with
+/// provisioning off and `control` added to service-control.conf.
+fn start(listen: &str, control: &str) -> Server {
+    start_with(listen, control, &[], &[])
+}
+
+fn start_with(listen: &str, control: &str, args: &[&str], env: &[(&str, &Path)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("service-control.conf"),
+        format!("ProvisioningEnabled=0\n{control}\n"),
+    )
+    .unwrap();
+    keygen(&dir.path().join("client"));
+    keygen(&dir.path().join("stranger"));
+    let public = std::fs::read_to_string(dir.path().join("client.pub")).unwrap();
+    std::fs::write(
+        conf.join("id_egs.pub"),
+        format!("# the host's key\n{public}"),
+    )
+    .unwrap();
+    let listen = listen.replace("SOCK", &dir.path().join("sock").display().to_string());
+    let kvp = dir.path().join("kvp");
+    std::fs::create_dir_all(&kvp).unwrap();
+    std::fs::write(kvp.join(".kvp_pool_0"), b"").unwrap();
+    std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
+    let mut command = Command::new(common::binary("egs-service"));
+    command
+        .arg("--kvp-dir")
+        .arg(&kvp)
+        .args(["--listen", &listen, "--config-dir"])
+        .arg(&conf)
+        .args(args)
+        .env("HOME", dir.path())
+        .env("SHELL", "/bin/bash")
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    Server {
+        child,
+        dir,
+        address,
+    }
+}
+
+impl Server {
+    fn ssh_config(&self, key: &str, extra: &str) -> PathBuf {
+        let proxy = match self.address.strip_prefix("unix:") {
+            Some(path) => format!("ProxyCommand socat - UNIX-CONNECT:{path}"),
+            None => {
+                let (host, port) = self
+                    .address
+                    .trim_start_matches("tcp:")
+                    .rsplit_once(':')
+                    .unwrap();
+                format!("HostName {host}\n  Port {port}")
+            }
+        };
+        let config = self.dir.path().join(format!("ssh_config-{key}"));
+        std::fs::write(
+            &config,
+            format!("Host vm\n  User egs\n  IdentityFile {}\n  IdentitiesOnly yes\n  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  {proxy}\n{extra}", self.dir.path().join(key).display()),
+        )
+        .unwrap();
+        config
+    }
+
+    fn ssh(&self, key: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+        self.run("ssh", key, args, input)
+    }
+
+    /// Runs an OpenSSH tool (`ssh`, `sftp`, `scp`) with this server's config.
+    fn run(&self, tool: &str, key: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+        let mut child = Command::new(tool)
+            .arg("-F")
+            .arg(self.ssh_config(key, ""))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // From a thread: writing everything before reading would deadlock on full pipes.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn kvp(&self, args: &[&str]) -> String {
+        let out = Command::new(common::binary("egs-service"))
+            .arg("--kvp-dir")
+            .arg(self.dir.path().join("kvp"))
+            .arg("kvp")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        // SIGTERM, as systemd stops it.
+        let pid = self.child.id() as i32;
+        assert!(Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)[..64].to_string()
+}
+
+fn exercise(server: &Server) {
+    let (code, out, err) = server.ssh("client", &["vm", "echo out; echo err >&2; exit 3"], b"");
+    assert_eq!(
+        (code, out.as_slice(), err.trim()),
+        (3, &b"out\n"[..], "err")
+    );
+    let (code, out, _) = server.ssh("client", &["vm", "cat; echo end"], b"from stdin\n");
+    assert_eq!(
+        (code, out.as_slice()),
+        (0, &b"from stdin\nend\n"[..]),
+        "stdin reaches the command and EOF ends it"
+    );
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (code, out, _) = server.ssh("client", &["vm", "cat"], &data);
+    assert_eq!(code, 0);
+    assert!(
+        out == data,
+        "3 MB through stdin and stdout arrive unchanged"
+    );
+    let (code, out, _) = server.ssh("client", &["vm", "head -c 8000000 /dev/zero"], b"");
+    assert_eq!(
+        (code, out.len()),
+        (0, 8_000_000),
+        "large output arrives whole"
+    );
+    let (code, _, err) = server.ssh("client", &["root@vm", "true"], b"");
+    assert_eq!(code, 255, "only user egs");
+    assert!(err.contains("Permission denied"), "{err}");
+    let (code, _, _) = server.ssh("stranger", &["vm", "true"], b"");
+    assert_eq!(code, 255, "unknown keys are refused");
+    let password = server.ssh_config(
+        "client",
+        "  PreferredAuthentications password,keyboard-interactive\n",
+    );
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&password)
+        .args(["vm", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "no password or keyboard-interactive"
+    );
+}
+
+#[test]
+fn exec_over_a_unix_socket_with_status_keys_and_readiness() {
+    // systemd's notify socket, played by the test.
+    let notify_dir = tempfile::tempdir().unwrap();
+    let notify_path = notify_dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut server = start_with("unix:SOCK", "", &[], &[("NOTIFY_SOCKET", &notify_path)]);
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    let status = server.kvp(&["list", "--pool", "1"]);
+    assert!(
+        status.contains("eryph:guest-services:status=available"),
+        "{status}"
+    );
+    assert!(
+        status.contains("eryph:guest-services:features=shell-override\n"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "eryph:guest-services:version={}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{status}"
+    );
+    assert!(
+        status.contains("eryph:guest-services:operating-system=Linux")
+            || status.contains("eryph:guest-services:operating-system="),
+        "{status}"
+    );
+
+    exercise(&server);
+    // Keys are read on every attempt: an expired entry no longer lets the client in.
+    let public = std::fs::read_to_string(server.dir.path().join("client.pub")).unwrap();
+    std::fs::write(
+        server.dir.path().join("conf/id_egs.pub"),
+        format!("expiry-time=\"20200101\" {public}"),
+    )
+    .unwrap();
+    assert_eq!(server.ssh("client", &["vm", "true"], b"").0, 255, "expired");
+    std::fs::write(
+        server.dir.path().join("conf/id_egs.pub"),
+        format!("expiry-time=\"2099-12-31T00:00:00Z\" {public}"),
+    )
+    .unwrap();
+    assert_eq!(
+        server.ssh("client", &["vm", "true"], b"").0,
+        0,
+        "not yet expired"
+    );
+    std::fs::write(
+        server.dir.path().join("conf/id_egs.pub"),
+        format!("expiry-time=\"whenever\" {public}"),
+    )
+    .unwrap();
+    assert_eq!(
+        server.ssh("client", &["vm", "true"], b"").0,
+        255,
+        "malformed expiry: refused"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(server.dir.path().join("conf/private/egs_host_key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let kvp = server.dir.path().join("kvp");
+    let sock = server.dir.path().join("sock");
+    assert!(server.stop().success(), "SIGTERM is a clean stop");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    let out = Command::new(common::binary("egs-service"))
+        .arg("--kvp-dir")
+        .arg(&kvp)
+        .args(["kvp", "list", "--pool", "1"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !status.contains("guest-services:status"),
+        "status withdrawn: {status}"
+    );
+    assert!(
+        !status.contains("guest-services:features"),
+        "features withdrawn: {status}"
+    );
+    assert!(
+        status.contains("guest-services:version="),
+        "version stays: {status}"
+    );
+    assert!(!sock.exists(), "the socket file goes with the daemon");
+}
+
+#[test]
+fn exec_over_loopback_tcp_and_non_loopback_is_refused() {
+    let server = start("tcp:127.0.0.1:0", "");
+    exercise(&server);
+    let out = Command::new(common::binary("egs-service"))
+        .args([
+            "--listen",
+            "tcp:0.0.0.0:2222",
+            "--config-dir",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[test]
+fn remote_access_disabled_serves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("service-control.conf"),
+        "ProvisioningEnabled=0\nRemoteAccessEnabled=0\n",
+    )
+    .unwrap();
+    let sock = dir.path().join("sock");
+    let mut child = Command::new(common::binary("egs-service"))
+        .arg("--kvp-dir")
+        .arg(dir.path())
+        .arg("--listen")
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--config-dir")
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("remote access is disabled"), "{line}");
+    assert!(!sock.exists());
+    assert!(!dir.path().join("private").exists(), "no host key either");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Client keys delivered through the KVP key slots (External pool) are honoured, read on
+/// every attempt, with expiry-time; removing the slot removes access; `KvpAuthEnabled=0`
+/// ignores them.
+#[test]
+fn keys_from_the_kvp_key_slots() {
+    let server = start("unix:SOCK", "");
+    let stranger = std::fs::read_to_string(server.dir.path().join("stranger.pub")).unwrap();
+    let slot = "eryph:guest-services:client-public-key:operator";
+    assert_eq!(server.ssh("stranger", &["vm", "true"], b"").0, 255);
+    server.kvp(&["set", "--pool", "0", slot, stranger.trim()]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "echo via-kvp"], b"").1,
+        b"via-kvp\n"
+    );
+    let expired = format!("expiry-time=\"20200101\" {}", stranger.trim());
+    server.kvp(&["set", "--pool", "0", slot, &expired]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "expired"
+    );
+    server.kvp(&["set", "--pool", "0", slot, "ssh-ed25519 AAAAnot-base64"]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "malformed"
+    );
+    let legacy = "eryph:guest-services:client-public-key";
+    server.kvp(&["set", "--pool", "0", legacy, stranger.trim()]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        0,
+        "the legacy slot"
+    );
+    server.kvp(&["delete", "--pool", "0", legacy]);
+    assert_eq!(
+        server.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "removed"
+    );
+
+    let off = start("unix:SOCK", "KvpAuthEnabled=0");
+    off.kvp(&["set", "--pool", "0", slot, stranger.trim()]);
+    let stranger_key = server.dir.path().join("stranger");
+    std::fs::copy(&stranger_key, off.dir.path().join("stranger")).unwrap();
+    assert_eq!(
+        off.ssh("stranger", &["vm", "true"], b"").0,
+        255,
+        "KvpAuthEnabled=0"
+    );
+    assert_eq!(
+        off.ssh("client", &["vm", "true"], b"").0,
+        0,
+        "id_egs.pub still counts"
+    );
+}
+
+/// `env` (LANG/LC_* exported, others refused), the shell of exec (the KVP override, else
+/// the default), and the shell of interactive sessions (KVP > client's SHELL > default).
+#[test]
+fn environment_and_shell_selection() {
+    let server = start("unix:SOCK", "");
+    let (code, out, _) = server.ssh(
+        "client",
+        &[
+            "-o",
+            "SetEnv=LANG=C.UTF-8 LC_TIME=C FOO=bar",
+            "vm",
+            "echo \"$LANG|$LC_TIME|$FOO|$0\"",
+        ],
+        b"",
+    );
+    assert_eq!(
+        (code, String::from_utf8_lossy(&out).trim()),
+        (0, "C.UTF-8|C||/bin/bash")
+    );
+    // An interactive shell without a PTY reads its commands from stdin.
+    let (_, out, _) = server.ssh("client", &["-T", "vm"], b"echo \"shell=$0\"\n");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "shell=/bin/bash");
+    let (_, out, _) = server.ssh(
+        "client",
+        &["-T", "-o", "SetEnv=SHELL=/bin/sh SHELL_ARGS=-s", "vm"],
+        b"echo \"shell=$0\"\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        "shell=/bin/sh",
+        "the client's SHELL"
+    );
+    server.kvp(&[
+        "set",
+        "--pool",
+        "0",
+        "eryph:guest-services:shell",
+        "/bin/sh",
+    ]);
+    let (_, out, _) = server.ssh(
+        "client",
+        &["-T", "-o", "SetEnv=SHELL=/bin/bash", "vm"],
+        b"echo \"shell=$0\"\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        "shell=/bin/sh",
+        "KVP beats the client"
+    );
+    let (_, out, _) = server.ssh("client", &["vm", "echo $0"], b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        "/bin/sh",
+        "exec uses the KVP shell"
+    );
+}
+
+fn tmux(socket: &Path, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until the tmux pane shows `text`.
+fn wait_for_pane(socket: &Path, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pane = tmux(socket, &["capture-pane", "-p", "-S", "-200", "-t", "t"]);
+        if pane.contains(text) {
+            return pane;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pane never showed {text:?}:\n{pane}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A PTY shell in a real terminal (tmux): TERM and size arrive, window changes reach the
+/// shell, Ctrl-C interrupts the foreground command, and the shell's exit status is ssh's.
+#[test]
+fn pty_shell_in_a_terminal() {
+    let server = start("unix:SOCK", "");
+    let config = server.ssh_config("client", "");
+    let socket = server.dir.path().join("tmux");
+    let result = server.dir.path().join("exit");
+    let command = format!(
+        "ssh -F {} -tt vm; echo $? > {}",
+        config.display(),
+        result.display()
+    );
+    tmux(
+        &socket,
+        &[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &command,
+        ],
+    );
+    let send = |keys: &str| {
+        tmux(&socket, &["send-keys", "-t", "t", "-l", keys]);
+        tmux(&socket, &["send-keys", "-t", "t", "Enter"]);
+    };
+    send("echo \"T=$TERM C=$(tput cols) R=$(tput lines) $(tty)\"");
+    let pane = wait_for_pane(&socket, "/dev/pts/");
+    assert!(pane.contains("C=100 R=30 /dev/pts/"), "{pane}");
+    assert!(
+        pane.contains("T=screen") || pane.contains("T=tmux"),
+        "{pane}"
+    );
+    tmux(
+        &socket,
+        &["resize-window", "-t", "t", "-x", "120", "-y", "40"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    send("echo \"resized=$(tput cols)x$(tput lines)\"");
+    wait_for_pane(&socket, "resized=120x40");
+    send("sleep 100");
+    std::thread::sleep(Duration::from_millis(500));
+    tmux(&socket, &["send-keys", "-t", "t", "C-c"]);
+    send("echo \"after=$? in $(pwd)\"");
+    let pane = wait_for_pane(&socket, "after=130");
+    assert!(
+        pane.contains(&format!("after=130 in {}", server.dir.path().display())),
+        "sessions start at home: {pane}"
+    );
+    send("exit 5");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !result.exists() || std::fs::read_to_string(&result).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "ssh did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&result).unwrap().trim(),
+        "5",
+        "the real exit status"
+    );
+    tmux(&socket, &["kill-server"]);
+}
+
+/// SFTP with the real `sftp`, `scp` (SFTP and legacy mode) and `rsync -e ssh`.
+#[test]
+fn sftp_scp_and_rsync() {
+    let server = start("unix:SOCK", "");
+    let d = server.dir.path();
+    let data: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(d.join("local.bin"), &data).unwrap();
+    let remote = d.join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let batch = format!(
+        "mkdir {r}/dir\nput {l}/local.bin {r}/dir/up.bin\nrename {r}/dir/up.bin {r}/dir/renamed.bin\nln -s {r}/dir/renamed.bin {r}/link\nls -l {r}/dir\nget {r}/dir/renamed.bin {l}/back.bin\nchmod 600 {r}/dir/renamed.bin\nmkdir {r}/gone\nrmdir {r}/gone\n",
+        r = remote.display(),
+        l = d.display()
+    );
+    std::fs::write(d.join("batch"), batch).unwrap();
+    let (code, out, err) = server.run(
+        "sftp",
+        "client",
+        &["-b", &d.join("batch").display().to_string(), "vm"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}\n{}", String::from_utf8_lossy(&out));
+    let listing = String::from_utf8_lossy(&out);
+    assert!(
+        listing.contains("renamed.bin") && listing.contains("5000000"),
+        "{listing}"
+    );
+    assert_eq!(
+        sha256(&std::fs::read(d.join("back.bin")).unwrap()),
+        sha256(&data)
+    );
+    assert_eq!(
+        std::fs::read_link(remote.join("link")).unwrap(),
+        remote.join("dir/renamed.bin")
+    );
+    let mode = std::fs::metadata(remote.join("dir/renamed.bin")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    assert!(!remote.join("gone").exists());
+
+    // A missing remote file is an error, not an empty file.
+    std::fs::write(
+        d.join("batch2"),
+        format!("get {}/missing {}/x\n", remote.display(), d.display()),
+    )
+    .unwrap();
+    let (code, _, err) = server.run(
+        "sftp",
+        "client",
+        &["-b", &d.join("batch2").display().to_string(), "vm"],
+        b"",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not found") || err.contains("No such file"),
+        "{err}"
+    );
+
+    for mode in [&[][..], &["-O"][..]] {
+        let target = format!("vm:{}/scp.bin", remote.display());
+        let mut args: Vec<&str> = mode.to_vec();
+        let local = d.join("local.bin").display().to_string();
+        args.extend([local.as_str(), target.as_str()]);
+        let (code, _, err) = server.run("scp", "client", &args, b"");
+        assert_eq!(code, 0, "scp {mode:?} up: {err}");
+        assert_eq!(
+            sha256(&std::fs::read(remote.join("scp.bin")).unwrap()),
+            sha256(&data)
+        );
+        let down = d.join("scp-back.bin").display().to_string();
+        let mut args: Vec<&str> = mode.to_vec();
+        args.extend([target.as_str(), down.as_str()]);
+        let (code, _, err) = server.run("scp", "client", &args, b"");
+        assert_eq!(code, 0, "scp {mode:?} down: {err}");
+        assert_eq!(
+            sha256(&std::fs::read(d.join("scp-back.bin")).unwrap()),
+            sha256(&data)
+        );
+        std::fs::remove_file(remote.join("scp.bin")).unwrap();
+    }
+
+    let tree = d.join("tree");
+    std::fs::create_dir_all(tree.join("a/empty")).unwrap();
+    std::fs::write(tree.join("a/ünïcödé.txt"), "text").unwrap();
+    std::fs::write(tree.join("big.bin"), &data).unwrap();
+    let out = Command::new("rsync")
+        .arg("-a")
+        .arg("-e")
+        .arg(format!(
+            "ssh -F {}",
+            server.ssh_config("client", "").display()
+        ))
+        .arg(format!("{}/", tree.display()))
+        .arg(format!("vm:{}/tree", remote.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(remote.join("tree/a/ünïcödé.txt")).unwrap(),
+        "text"
+    );
+    assert!(remote.join("tree/a/empty").is_dir());
+    assert_eq!(
+        sha256(&std::fs::read(remote.join("tree/big.bin")).unwrap()),
+        sha256(&data)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ssh -L` through the guest: what a connection to the forwarded port reads.
+fn through_local_forward(server: &Server) -> Vec<u8> {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = target.accept() {
+            let _ = s.write_all(b"hello-forward");
+        }
+    });
+    let local_port = free_port();
+    let mut ssh = Command::new("ssh")
+        .arg("-F")
+        .arg(server.ssh_config("client", ""))
+        .args([
+            "-N",
+            "-L",
+            &format!("{local_port}:127.0.0.1:{target_port}"),
+            "vm",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut conn = loop {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", local_port)) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "ssh -L never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    let _ = ssh.kill();
+    let _ = ssh.wait();
+    got
+}
+
+#[test]
+fn port_forwarding_only_when_enabled() {
+    let off = start("unix:SOCK", "");
+    assert_eq!(through_local_forward(&off), b"", "refused by default");
+    let (code, _, err) = off.ssh(
+        "client",
+        &[
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "0:127.0.0.1:9",
+            "vm",
+            "true",
+        ],
+        b"",
+    );
+    assert_eq!(code, 255, "-R refused by default: {err}");
+
+    let on = start("unix:SOCK", "PortForwardingEnabled=1");
+    assert_eq!(through_local_forward(&on), b"hello-forward");
+    // -R: the guest listens on loopback and connections come back to the client's side.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = target.accept() {
+            let _ = s.write_all(b"hello-remote");
+        }
+    });
+    let guest_port = free_port();
+    let (code, out, err) = on.ssh(
+        "client",
+        &[
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            &format!("{guest_port}:127.0.0.1:{target_port}"),
+            "vm",
+            &format!("exec 3<>/dev/tcp/127.0.0.1/{guest_port}; cat <&3"),
+        ],
+        b"",
+    );
+    assert_eq!((code, out.as_slice()), (0, &b"hello-remote"[..]), "{err}");
+}

@@ -1,0 +1,194 @@
+//! Which shell a session runs, as the original chooses it, freshly for each session:
+//! the KVP override (`eryph:guest-services:shell` / `shell-args`, External pool), then
+//! `SHELL` / `SHELL_ARGS` sent with `env` (interactive sessions only), then the default —
+//! the service's `$SHELL`, else `/bin/bash`, else `/bin/sh` — as a login shell (`-l`,
+//! which OpenSSH users expect: profile read, PATH set). Commands (`exec`) run as
+//! `<shell> -c <command>` through the KVP override or the default shell, never through
+//! the client's `SHELL`, and without the override's arguments, as in the original.
+
+use std::path::Path;
+
+/// KVP key of the shell override.
+pub const KVP_SHELL: &str = "eryph:guest-services:shell";
+/// KVP key of the override's arguments.
+pub const KVP_SHELL_ARGS: &str = "eryph:guest-services:shell-args";
+
+/// A chosen shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shell {
+    /// Absolute path of the program.
+    pub program: String,
+    /// Arguments for an interactive shell.
+    pub args: Vec<String>,
+}
+
+/// The KVP override, if the External pool sets a non-blank shell.
+pub fn kvp_override(kvp_dir: Option<&Path>) -> Option<Shell> {
+    let pool = egs_kvp::pool::Pool::open(kvp_dir?, egs_kvp::pool::POOL_EXTERNAL);
+    let (records, _) = pool.read().ok()?;
+    let get = |key: &str| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.key == key)
+            .map(|r| r.value.trim().to_string())
+    };
+    let program = get(KVP_SHELL).filter(|s| !s.is_empty())?;
+    Some(Shell {
+        program,
+        args: split_args(&get(KVP_SHELL_ARGS).unwrap_or_default()),
+    })
+}
+
+/// The default shell for this service process.
+pub fn default_shell() -> Shell {
+    let program = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.trim().is_empty() && Path::new(s.trim()).is_absolute())
+        .map(|s| s.trim().to_string())
+        .or_else(|| {
+            ["/bin/bash", "/bin/sh"]
+                .iter()
+                .find(|p| Path::new(p).exists())
+                .map(|p| p.to_string())
+        })
+        .unwrap_or_else(|| "/bin/sh".into());
+    Shell {
+        program,
+        args: vec!["-l".into()],
+    }
+}
+
+/// The shell for an interactive session: KVP override > the client's `SHELL`/`SHELL_ARGS`
+/// > default.
+pub fn interactive(
+    kvp: Option<Shell>,
+    client_shell: Option<&str>,
+    client_args: Option<&str>,
+) -> Shell {
+    if let Some(shell) = kvp {
+        return shell;
+    }
+    if let Some(program) = client_shell.map(str::trim).filter(|s| !s.is_empty()) {
+        return Shell {
+            program: program.to_string(),
+            args: split_args(client_args.unwrap_or("")),
+        };
+    }
+    default_shell()
+}
+
+/// argv for `exec`: `[shell, flag, command]`, the flag chosen by the shell's file name
+/// (`pwsh`/`powershell` → `-Command`, `cmd` → `/c`, else `-c`).
+pub fn exec_argv(kvp: Option<Shell>, command: &str) -> Vec<String> {
+    let program = kvp.map_or_else(|| default_shell().program, |s| s.program);
+    let name = program
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let flag = match name.as_str() {
+        "pwsh" | "powershell" => "-Command",
+        "cmd" => "/c",
+        _ => "-c",
+    };
+    vec![program, flag.into(), command.into()]
+}
+
+/// Splits an argument string: whitespace separates, single and double quotes group, a
+/// backslash escapes the next character outside single quotes.
+pub fn split_args(s: &str) -> Vec<String> {
+    let (mut args, mut current, mut started) = (Vec::new(), String::new(), false);
+    let mut chars = s.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => current.push(c),
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    current.push(n);
+                }
+                started = true;
+            }
+            (Some(_), c) => current.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started || !current.is_empty() {
+                    args.push(std::mem::take(&mut current));
+                }
+                started = false;
+            }
+            (None, c) => current.push(c),
+        }
+    }
+    if started || !current.is_empty() {
+        args.push(current);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_and_exec_flags() {
+        let kvp = Shell {
+            program: "/usr/bin/pwsh".into(),
+            args: vec!["-NoLogo".into()],
+        };
+        assert_eq!(interactive(Some(kvp.clone()), Some("/bin/zsh"), None), kvp);
+        let client = interactive(None, Some(" /bin/zsh "), Some("-i -x"));
+        assert_eq!(client.program, "/bin/zsh");
+        assert_eq!(client.args, ["-i", "-x"]);
+        assert_eq!(interactive(None, Some("  "), None), default_shell());
+        assert_eq!(
+            exec_argv(Some(kvp), "Get-Date"),
+            ["/usr/bin/pwsh", "-Command", "Get-Date"]
+        );
+        let cmd = Shell {
+            program: "C:\\Windows\\System32\\CMD.EXE".into(),
+            args: vec![],
+        };
+        assert_eq!(exec_argv(Some(cmd), "dir")[1], "/c");
+        assert_eq!(exec_argv(None, "true")[1], "-c");
+    }
+
+    #[test]
+    fn argument_splitting() {
+        assert_eq!(split_args(""), Vec::<String>::new());
+        assert_eq!(
+            split_args("  -a  'b c' \"d \\\" e\" f\\ g ''"),
+            ["-a", "b c", "d \" e", "f g", ""]
+        );
+    }
+
+    #[test]
+    fn kvp_override_from_a_pool_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(kvp_override(Some(dir.path())), None, "no pool file");
+        let pool = egs_kvp::pool::Pool::open(dir.path(), egs_kvp::pool::POOL_EXTERNAL);
+        std::fs::write(pool.path(), b"").unwrap();
+        pool.set(KVP_SHELL_ARGS, "-NoLogo -NoProfile").unwrap();
+        assert_eq!(
+            kvp_override(Some(dir.path())),
+            None,
+            "args alone do nothing"
+        );
+        pool.set(KVP_SHELL, " /usr/bin/pwsh ").unwrap();
+        assert_eq!(
+            kvp_override(Some(dir.path())),
+            Some(Shell {
+                program: "/usr/bin/pwsh".into(),
+                args: vec!["-NoLogo".into(), "-NoProfile".into()]
+            })
+        );
+    }
+}
