@@ -802,3 +802,123 @@ fn port_forwarding_only_when_enabled() {
     );
     assert_eq!((code, out.as_slice()), (0, &b"hello-remote"[..]), "{err}");
 }
+
+/// Reads from `conn` until the server closes it (or `limit` passes); what it sent.
+fn until_closed(conn: &mut std::net::TcpStream, limit: Duration) -> (bool, Vec<u8>) {
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match conn.read(&mut buf) {
+            Ok(0) => return (true, got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (true, got),
+        }
+    }
+    (false, got)
+}
+
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Hostile clients over TCP: garbage and over-long banners, an absurd packet length, a
+/// client stalling mid-kex and 200 connections that never authenticate. Each is closed
+/// (the stallers when the login grace time runs out), the server keeps answering, memory
+/// stays bounded, and a real client gets in afterwards.
+#[test]
+fn hostile_clients() {
+    let server = start_with("tcp:127.0.0.1:0", "", &["--login-grace", "3"], &[]);
+    let addr = server.address.trim_start_matches("tcp:").to_string();
+    let connect = || std::net::TcpStream::connect(&addr).unwrap();
+    let pid = server.child.id();
+    let rss_before = memory_kib(pid, "VmRSS:");
+
+    // Garbage instead of an SSH identification.
+    let mut c = connect();
+    for _ in 0..100 {
+        let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    }
+    assert!(
+        until_closed(&mut c, Duration::from_secs(10)).0,
+        "garbage banner: closed"
+    );
+    // An identification line that never ends.
+    let mut c = connect();
+    let _ = c.write_all(&vec![b'S'; 1 << 20]);
+    assert!(
+        until_closed(&mut c, Duration::from_secs(10)).0,
+        "endless banner: closed"
+    );
+    // A valid identification, then a 4 GiB packet length.
+    let mut c = connect();
+    c.write_all(b"SSH-2.0-hostile\r\n\xff\xff\xff\xf0\x00\x00\x00\x00")
+        .unwrap();
+    let (closed, got) = until_closed(&mut c, Duration::from_secs(10));
+    assert!(closed, "oversized packet: closed");
+    assert!(
+        got.starts_with(b"SSH-2.0-"),
+        "the server identified itself first"
+    );
+    // A client that stops in the middle of key exchange: a KEXINIT's first bytes only.
+    let mut stalled = connect();
+    stalled
+        .write_all(b"SSH-2.0-stall\r\n\x00\x00\x01\x00\x0a\x14abc")
+        .unwrap();
+
+    // 200 connections that never authenticate.
+    let mut flood: Vec<std::net::TcpStream> = (0..200).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // The server still answers at once: a banner, or a close when the slots are full.
+    let started = Instant::now();
+    let mut probe = connect();
+    probe
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    let answered = probe.read(&mut buf);
+    assert!(
+        answered.is_ok() || started.elapsed() < Duration::from_secs(5),
+        "responsive: {answered:?}"
+    );
+    let rss_flood = memory_kib(pid, "VmRSS:");
+    assert!(
+        rss_flood < rss_before + 64 * 1024,
+        "memory bounded under the flood: {rss_before} KiB -> {rss_flood} KiB"
+    );
+    // The login grace time ends every staller.
+    let (closed, _) = until_closed(&mut stalled, Duration::from_secs(15));
+    assert!(
+        closed,
+        "a client stalled mid-kex is dropped after the grace time"
+    );
+    let mut open = 0;
+    for c in &mut flood {
+        if !until_closed(c, Duration::from_millis(300)).0 {
+            open += 1;
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "every unauthenticated connection is gone after the grace time"
+    );
+    drop(flood);
+    let (code, out, err) = server.ssh("client", &["vm", "echo still-serving"], b"");
+    assert_eq!(
+        (code, out.as_slice()),
+        (0, &b"still-serving\n"[..]),
+        "{err}"
+    );
+    let peak = memory_kib(pid, "VmHWM:");
+    eprintln!("daemon memory: {rss_before} KiB idle, {rss_flood} KiB under 200 connections, peak {peak} KiB");
+}

@@ -146,12 +146,12 @@ pub struct Connection {
 impl Connection {
     fn new(
         settings: Arc<Settings>,
-        preauth: OwnedSemaphorePermit,
+        preauth: Option<OwnedSemaphorePermit>,
         authenticated: Arc<AtomicBool>,
     ) -> Self {
         Self {
             settings,
-            preauth: Some(preauth),
+            preauth,
             authenticated,
             sessions: HashMap::new(),
             unclaimed: HashMap::new(),
@@ -576,17 +576,28 @@ pub async fn serve(
         };
         let (settings, config) = (settings.clone(), config.clone());
         tokio::spawn(async move {
-            let authenticated = Arc::new(AtomicBool::new(false));
-            let stream = Grace {
-                inner: stream,
-                deadline: Box::pin(tokio::time::sleep(limits.login_grace)),
-                authenticated: authenticated.clone(),
-            };
-            let handler = Connection::new(settings, permit, authenticated);
-            if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
-                let _ = running.await;
-            }
+            serve_connection(settings, config, stream, Some(permit)).await;
             drop(slot);
         });
+    }
+}
+
+/// Serves one connection to its end, bounded by the login grace time; `preauth` is
+/// released once the client has authenticated.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    settings: Arc<Settings>,
+    config: Arc<russh::server::Config>,
+    stream: S,
+    preauth: Option<OwnedSemaphorePermit>,
+) {
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let stream = Grace {
+        inner: stream,
+        deadline: Box::pin(tokio::time::sleep(settings.limits.login_grace)),
+        authenticated: authenticated.clone(),
+    };
+    let handler = Connection::new(settings, preauth, authenticated);
+    if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
+        let _ = running.await;
     }
 }
