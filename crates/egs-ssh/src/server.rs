@@ -87,6 +87,8 @@ pub fn config(settings: &Settings) -> russh::server::Config {
         inactivity_timeout: Some(Duration::from_secs(3600)),
         max_auth_attempts: 6,
         nodelay: true,
+        // A larger window than russh's 2 MiB default, for bulk SFTP transfers.
+        window_size: 8 * 1024 * 1024,
         preferred: Preferred {
             key: std::borrow::Cow::Borrowed(&[
                 Algorithm::Ed25519,

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the egs-service SSH server vs OpenSSH's sshd + sftp-server, side by
+# side in one run on loopback TCP, same client (OpenSSH), same cipher and MAC, same files:
+#   - upload and download of one file with sftp (default 1 GiB),
+#   - connection-to-first-command latency (`ssh host true`, repeated),
+#   - idle memory of the listener and memory per open session.
+# Prints the numbers and ratios (egs relative to sshd).
+#
+# Needs: a release build (built here), openssh-server (/usr/sbin/sshd), run as root.
+# Usage: bench/ssh-vs-openssh.sh [SIZE_MIB] [LATENCY_ROUNDS]
+set -euo pipefail
+size_mib=${1:-1024}
+rounds=${2:-20}
+cipher=${EGS_BENCH_CIPHER:-aes256-gcm@openssh.com}
+root=$(cd "$(dirname "$0")/.." && pwd)
+[ -x /usr/sbin/sshd ] || { echo "openssh-server is not installed (apt-get install openssh-server)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "run as root: sshd needs it, and EGS sessions run as root" >&2; exit 2; }
+cargo build --release -q -p egs-service --manifest-path "$root/Cargo.toml"
+egs=$root/target/release/egs-service
+work=$(mktemp -d /var/tmp/egs-ssh-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p /run/sshd "$work/egs-conf" "$work/kvp"
+ssh-keygen -q -t ed25519 -N "" -f "$work/client"
+ssh-keygen -q -t ed25519 -N "" -f "$work/sshd_host_key"
+cp "$work/client.pub" "$work/egs-conf/id_egs.pub"
+cp "$work/client.pub" "$work/authorized_keys"
+echo "ProvisioningEnabled=0" > "$work/egs-conf/service-control.conf"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sshd_port=$(free_port)
+cat > "$work/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$sshd_port
+HostKey $work/sshd_host_key
+AuthorizedKeysFile $work/authorized_keys
+PidFile $work/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp /usr/lib/openssh/sftp-server
+LogLevel ERROR
+MaxStartups 100
+MaxSessions 100
+CFG
+/usr/sbin/sshd -D -f "$work/sshd_config" &
+pids+=($!)
+sshd_pid=$!
+HOME=/root "$egs" --listen tcp:127.0.0.1:0 --config-dir "$work/egs-conf" --kvp-dir "$work/kvp" > "$work/egs.out" 2>&1 &
+pids+=($!)
+egs_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/egs.out" 2>/dev/null && break; sleep 0.05; done
+egs_port=$(sed -n 's/^listening on tcp:127.0.0.1:\([0-9]*\)$/\1/p' "$work/egs.out")
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$sshd_port) 2>/dev/null && break; sleep 0.05; done
+
+config() { # name user port
+  cat <<CFG
+Host $1
+  HostName 127.0.0.1
+  Port $3
+  User $2
+  IdentityFile $work/client
+  IdentitiesOnly yes
+  BatchMode yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+  Ciphers $cipher
+  Compression no
+CFG
+}
+{ config egs egs "$egs_port"; config sshd root "$sshd_port"; } > "$work/ssh_config"
+ssh_to() { ssh -F "$work/ssh_config" "$@"; }
+now() { date +%s%N; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# sshd forks a process (two, with privilege separation) per connection: count them all.
+tree_rss_kib() {
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" 2>/dev/null) $(for c in $(pgrep -P "$1" 2>/dev/null); do pgrep -P "$c"; done); do
+    case $(cat "/proc/$p/comm" 2>/dev/null) in sshd|egs-service) total=$((total + $(rss_kib "$p"))) ;; esac
+  done
+  echo "$total"
+}
+
+declare -A up down lat idle per_session
+idle[egs]=$(tree_rss_kib "$egs_pid"); idle[sshd]=$(tree_rss_kib "$sshd_pid")
+
+echo "creating a ${size_mib} MiB file ..."
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/payload"
+sum=$(sha256sum < "$work/payload")
+for target in sshd egs; do   # the payload is in the page cache for both
+  rm -f "$work/uploaded" "$work/downloaded"
+  ssh_to "$target" true   # warm-up
+  t0=$(now)
+  sftp -q -F "$work/ssh_config" -b <(echo "put $work/payload $work/uploaded") "$target" >/dev/null
+  t1=$(now)
+  sftp -q -F "$work/ssh_config" -b <(echo "get $work/uploaded $work/downloaded") "$target" >/dev/null
+  t2=$(now)
+  [ "$(sha256sum < "$work/downloaded")" = "$sum" ] || { echo "$target: the download differs" >&2; exit 1; }
+  up[$target]=$(( (t1 - t0) / 1000000 )); down[$target]=$(( (t2 - t1) / 1000000 ))
+  t0=$(now)
+  for _ in $(seq "$rounds"); do ssh_to "$target" true; done
+  t1=$(now)
+  lat[$target]=$(( (t1 - t0) / 1000 / rounds ))
+  # Ten open sessions (each an ssh running `sleep`): memory over idle, per session.
+  before=$(tree_rss_kib "$([ "$target" = egs ] && echo "$egs_pid" || echo "$sshd_pid")")
+  sleepers=()
+  for _ in $(seq 10); do ssh_to "$target" sleep 30 2>/dev/null & sleepers+=($!); done
+  sleep 3
+  after=$(tree_rss_kib "$([ "$target" = egs ] && echo "$egs_pid" || echo "$sshd_pid")")
+  per_session[$target]=$(( (after - before) / 10 ))
+  kill "${sleepers[@]}" 2>/dev/null || true; wait "${sleepers[@]}" 2>/dev/null || true
+done
+
+mib_s() { awk -v ms="$1" -v mib="$size_mib" 'BEGIN { printf "%.0f MiB/s", mib / (ms / 1000) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "cipher $cipher, ${size_mib} MiB, $rounds connections, OpenSSH $(ssh -V 2>&1 | cut -d, -f1)"
+printf '%-34s %16s %16s %s\n' "" "egs-service" "sshd" "egs/sshd"
+printf '%-34s %16s %16s %sx time\n' "sftp upload" "$(mib_s "${up[egs]}")" "$(mib_s "${up[sshd]}")" "$(ratio "${up[egs]}" "${up[sshd]}")"
+printf '%-34s %16s %16s %sx time\n' "sftp download" "$(mib_s "${down[egs]}")" "$(mib_s "${down[sshd]}")" "$(ratio "${down[egs]}" "${down[sshd]}")"
+printf '%-34s %13s µs %13s µs %sx\n' "connect + first command (ssh true)" "${lat[egs]}" "${lat[sshd]}" "$(ratio "${lat[egs]}" "${lat[sshd]}")"
+printf '%-34s %12s KiB %12s KiB %sx\n' "idle listener memory" "${idle[egs]}" "${idle[sshd]}" "$(ratio "${idle[egs]}" "${idle[sshd]}")"
+printf '%-34s %12s KiB %12s KiB %sx\n' "memory per open session" "${per_session[egs]}" "${per_session[sshd]}" "$(ratio "${per_session[egs]}" "${per_session[sshd]}")"
