@@ -118,9 +118,11 @@ impl Server {
         self.run("ssh", key, args, input)
     }
 
-    /// Runs an OpenSSH tool (`ssh`, `sftp`, `scp`) with this server's config.
+    /// Runs an OpenSSH tool (`ssh`, `sftp`, `scp`) with this server's config; a hang ends
+    /// after two minutes with status 124.
     fn run(&self, tool: &str, key: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
-        let mut child = Command::new(tool)
+        let mut child = Command::new("timeout")
+            .args(["120", tool])
             .arg("-F")
             .arg(self.ssh_config(key, ""))
             .args(args)
@@ -205,14 +207,16 @@ fn exercise(server: &Server) {
         (0, &b"from stdin\nend\n"[..]),
         "stdin reaches the command and EOF ends it"
     );
-    let data: Vec<u8> = (0..3_000_000u32)
+    // More than the channel window and the pipes hold: the command's input and output
+    // must flow at the same time (this hung when input waited on output).
+    let data: Vec<u8> = (0..24_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let (code, out, _) = server.ssh("client", &["vm", "cat"], &data);
     assert_eq!(code, 0);
     assert!(
         out == data,
-        "3 MB through stdin and stdout arrive unchanged"
+        "24 MB through stdin and stdout arrive unchanged"
     );
     let (code, out, _) = server.ssh("client", &["vm", "head -c 8000000 /dev/zero"], b"");
     assert_eq!(

@@ -43,9 +43,33 @@ pub struct PtyRequest {
     pub size: pty::Size,
 }
 
+/// Client data queued for the process, at most this many packets (≤ 32 KiB each): the
+/// queue keeps the connection's loop from waiting on a process that is itself waiting for
+/// its output to be sent (an echoing `cat`), while bounding memory per channel.
+const INPUT_QUEUE: usize = 512;
+
+/// Where a process reads its input from.
 enum Input {
     Pipe(ChildStdin),
     Pty(pty::Master),
+}
+
+/// Starts the task that feeds `input` from a queue; dropping the sender ends the input
+/// (EOF for a pipe).
+fn feed(mut input: Input) -> tokio::sync::mpsc::Sender<Vec<u8>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+    tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            let written = match &mut input {
+                Input::Pipe(stdin) => stdin.write_all(&data).await,
+                Input::Pty(master) => master.write_all(&data).await,
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }
 
 /// The state of one session channel.
@@ -56,7 +80,8 @@ pub struct SessionChannel {
     client_shell_args: Option<String>,
     /// The terminal asked for with `pty-req`, if any.
     pub pty: Option<PtyRequest>,
-    input: Option<Input>,
+    input: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    piped: bool,
     master: Option<pty::Master>,
     pid: Option<u32>,
     running: Arc<AtomicBool>,
@@ -105,7 +130,7 @@ impl SessionChannel {
             env.push(("TERM".into(), request.term.clone()));
             let (master, child) = pty::spawn(argv, &env, &home(), request.size)?;
             self.pid = child.id();
-            self.input = Some(Input::Pty(master.clone()));
+            self.input = Some(feed(Input::Pty(master.clone())));
             self.master = Some(master.clone());
             tokio::spawn(finish_pty(child, master, id, handle, running));
         } else {
@@ -121,27 +146,26 @@ impl SessionChannel {
             process::own_process_group(&mut command);
             let mut child = command.spawn()?;
             self.pid = child.id();
-            self.input = child.stdin.take().map(Input::Pipe);
+            self.input = child.stdin.take().map(|stdin| feed(Input::Pipe(stdin)));
+            self.piped = true;
             tokio::spawn(finish_piped(child, id, handle, running));
         }
         Ok(())
     }
 
-    /// Client data to the process; stops forwarding once the process stops reading.
+    /// Client data to the process (queued); dropped once the process stops reading.
     pub async fn input(&mut self, data: &[u8]) {
-        let ok = match &mut self.input {
-            Some(Input::Pipe(stdin)) => stdin.write_all(data).await.is_ok(),
-            Some(Input::Pty(master)) => master.write_all(data).await.is_ok(),
-            None => true,
-        };
-        if !ok {
-            self.input = None;
+        if let Some(queue) = &self.input {
+            if queue.send(data.to_vec()).await.is_err() {
+                self.input = None;
+            }
         }
     }
 
-    /// Client EOF: the process's stdin gets end-of-file (a terminal has none; it stays).
+    /// Client EOF: the process's stdin gets end-of-file after the queued data (a terminal
+    /// has no end-of-file; its input stays open).
     pub fn eof(&mut self) {
-        if matches!(self.input, Some(Input::Pipe(_))) {
+        if self.piped {
             self.input = None;
         }
     }
