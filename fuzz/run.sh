@@ -12,7 +12,7 @@ if [ -d "$conformance" ] && [ -z "$(ls -A "$corpus")" ]; then
   case $target in
     yaml_load) find "$conformance/cloud-init-yaml" -name '*.yaml' -exec cp {} "$corpus/" \; ;;
     ssh_auth_inputs) printf 'expiry-time="20300101" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ c\nKvpAuthEnabled=0\n' > "$corpus/seed" ;;
-    ssh_preauth) printf 'SSH-2.0-OpenSSH_9.2p1\r\n\x00\x00\x01\x0c\x0a\x14' > "$corpus/seed" ;;
+    ssh_preauth) printf '\x01\x00\x00\x01\x0c\x0a\x14' > "$corpus/seed"; printf '\x00SSH-2.0-x\r\n' > "$corpus/seed2" ;;
     kvp_decode) find "$conformance/kvp" -name kvp_pool_1 | while read -r f; do cp "$f" "$corpus/$(echo "$f" | sha256sum | cut -c1-16)"; done ;;
     *) find "$conformance/mime" \( -name user-data -o -path '*/inputs/*' \) -type f | while read -r f; do
          cp "$f" "$corpus/$(echo "$f" | sha256sum | cut -c1-16)"; done ;;

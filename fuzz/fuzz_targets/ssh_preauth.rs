@@ -1,6 +1,7 @@
-//! The SSH server on arbitrary client bytes before authentication (identification line,
-//! packet framing, key exchange, auth requests): it must end the connection or answer,
-//! never panic or hang.
+//! The SSH server on arbitrary client bytes before authentication: the first input byte
+//! chooses whether a valid identification line comes first (then the rest is packet
+//! framing and key exchange) or the bytes are the identification itself. The server must
+//! end the connection or answer, never panic or hang.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -41,7 +42,12 @@ fuzz_target!(|data: &[u8]| {
     runtime.block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let serving = tokio::spawn(serve_connection(settings.clone(), config.clone(), server, None));
-        let _ = client.write_all(data).await;
+        if let Some((&first, rest)) = data.split_first() {
+            if first & 1 == 1 {
+                let _ = client.write_all(b"SSH-2.0-OpenSSH_9.2p1 fuzz\r\n").await;
+            }
+            let _ = client.write_all(rest).await;
+        }
         let _ = client.shutdown().await;
         drop(client);
         tokio::time::timeout(Duration::from_secs(5), serving)
