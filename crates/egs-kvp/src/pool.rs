@@ -28,6 +28,8 @@ pub const MAX_VALUE_BYTES: usize = 1022;
 pub const POOL_EXTERNAL: u8 = 0;
 /// Guest → host pool.
 pub const POOL_GUEST: u8 = 1;
+/// The intrinsic pool the KVP driver fills (host name, OS version, addresses).
+pub const POOL_AUTO: u8 = 2;
 
 /// What can go wrong with a pool.
 #[derive(Debug, thiserror::Error)]

@@ -49,7 +49,10 @@ fn repo() -> std::path::PathBuf {
 
 /// Builds the ISO and the .deb with the test build of egs-service.
 fn package(out: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let bin_dir = common::binary("egs-service").parent().unwrap().to_path_buf();
+    let bin_dir = common::binary("egs-service")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let (code, output) = common::code_and_output(
         std::process::Command::new(repo().join("scripts/package"))
             .arg("--bin-dir")
@@ -82,9 +85,18 @@ fn snapshot(root: &Path) -> Vec<String> {
                 "dir".into()
             } else {
                 let data = std::fs::read(&path).unwrap();
-                format!("{} bytes, fnv {:x}", data.len(), data.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3)))
+                format!(
+                    "{} bytes, fnv {:x}",
+                    data.len(),
+                    data.iter()
+                        .fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64)
+                            .wrapping_mul(0x100000001b3))
+                )
             };
-            entries.push(format!("{rel} {:o} {what}", meta.permissions().mode() & 0o7777));
+            entries.push(format!(
+                "{rel} {:o} {what}",
+                meta.permissions().mode() & 0o7777
+            ));
         }
     }
     entries.sort();
@@ -139,10 +151,14 @@ fn installer_iso_and_install_script() {
     assert_eq!(code, 0, "{output}");
     let image = work.path().join("image");
     std::fs::create_dir_all(image.join("etc")).unwrap();
-    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ host";
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ host";
     let root = image.display().to_string();
     let said = install_sh(&media, &["--root", &root, "--ssh-public-key", key]);
-    assert!(said.contains("installed in /opt/eryph/guest-services"), "{said}");
+    assert!(
+        said.contains("installed in /opt/eryph/guest-services"),
+        "{said}"
+    );
     let first = snapshot(&image);
     install_sh(&media, &["--root", &root, "--ssh-public-key", key]);
     assert_eq!(snapshot(&image), first, "a second install changes nothing");
@@ -184,7 +200,8 @@ fn installer_iso_and_install_script() {
     install_sh(&media, &["uninstall", "--purge", "--root", &root]);
     let left = snapshot(&image);
     assert!(
-        left.iter().all(|e| !e.contains("eryph") && !e.contains("egs")),
+        left.iter()
+            .all(|e| !e.contains("eryph") && !e.contains("egs")),
         "purge leaves nothing of EGS: {left:#?}"
     );
 }
@@ -220,11 +237,20 @@ fn debian_package() {
         "lib/systemd/system/eryph-guest-services.service 644",
         "lib/systemd/system/egs-provision-local.service 644",
     ] {
-        assert!(tree.iter().any(|e| e.starts_with(path)), "{path}: {tree:#?}");
+        assert!(
+            tree.iter().any(|e| e.starts_with(path)),
+            "{path}: {tree:#?}"
+        );
     }
     let (code, output) = common::code_and_output(
         std::process::Command::new(sandbox.join("opt/eryph/guest-services/bin/egs-service"))
             .arg("version"),
     );
-    assert_eq!((code, output.trim()), (0, format!("egs-service {}", env!("CARGO_PKG_VERSION")).as_str()));
+    assert_eq!(
+        (code, output.trim()),
+        (
+            0,
+            format!("egs-service {}", env!("CARGO_PKG_VERSION")).as_str()
+        )
+    );
 }

@@ -1,5 +1,6 @@
-//! The server's host key: Ed25519, created on first start in a 0700 directory (mode 0600),
-//! and created anew if the file cannot be read as a key or is readable by others.
+//! Ed25519 key files: the server's host key and the host tool's client key, created on
+//! first use in a 0700 directory (mode 0600, public half beside it as `.pub` for client
+//! keys) and created anew if the file cannot be read as a key or is readable by others.
 
 use std::path::Path;
 
@@ -9,10 +10,27 @@ use russh::keys::PrivateKey;
 
 /// Loads the host key at `path`, or generates and stores a new one.
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
+    load_or_create_named(path, "egs host key", false)
+}
+
+/// Loads the key pair at `path` (`path.pub` beside it), or generates and stores a new one
+/// with `comment`.
+pub fn load_or_create_client(path: &Path, comment: &str) -> Result<PrivateKey, String> {
+    load_or_create_named(path, comment, true)
+}
+
+fn load_or_create_named(
+    path: &Path,
+    comment: &str,
+    with_public: bool,
+) -> Result<PrivateKey, String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if let Ok(text) = std::fs::read_to_string(path) {
         let exposed = egs_sys::fs::mode(path).is_some_and(|m| m & 0o077 != 0);
         if let (false, Ok(key)) = (exposed, PrivateKey::from_openssh(text.as_bytes())) {
+            if with_public {
+                write_public(path, &key)?;
+            }
             return Ok(key);
         }
     }
@@ -21,14 +39,31 @@ pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
     egs_sys::fs::set_mode(dir, 0o700).map_err(|e| err(&e))?;
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).map_err(|e| err(&e))?;
-    let key = PrivateKey::new(
-        KeypairData::from(Ed25519Keypair::from_seed(&seed)),
-        "egs host key",
-    )
-    .map_err(|e| err(&e))?;
+    let key = PrivateKey::new(KeypairData::from(Ed25519Keypair::from_seed(&seed)), comment)
+        .map_err(|e| err(&e))?;
     let text = key.to_openssh(LineEnding::LF).map_err(|e| err(&e))?;
     egs_sys::fs::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| err(&e))?;
+    if with_public {
+        write_public(path, &key)?;
+    }
     Ok(key)
+}
+
+/// Writes `<path>.pub` (an authorized_keys line) unless it already says the same.
+fn write_public(path: &Path, key: &PrivateKey) -> Result<(), String> {
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = Path::new(&pub_path);
+    let line = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| format!("{}: {e}", pub_path.display()))?
+        + "\n";
+    if std::fs::read_to_string(pub_path).ok().as_deref() == Some(line.as_str()) {
+        return Ok(());
+    }
+    egs_sys::fs::write_atomic(pub_path, line.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", pub_path.display()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! VM socket in production, Unix sockets and loopback TCP in tests.
 
 pub mod authorized;
+pub mod client;
 pub mod control;
 pub mod forward;
 pub mod host_key;
@@ -10,3 +11,4 @@ pub mod server;
 pub mod session;
 pub mod sftp;
 pub mod shell;
+pub mod ssh_config;

@@ -1,18 +1,22 @@
-//! `egs-tool`: the EGS host tool. This binary only parses arguments and wires the library
-//! crates together. Today: handing a VM its provisioning documents through Hyper-V KVP.
+//! `egs-tool`: the EGS host tool. This binary parses arguments and wires the library crates
+//! together: the machine key and ssh config (`egs_ssh::ssh_config`), the proxy and
+//! transfers (`egs_transport`, `egs_ssh::client`), and KVP documents and keys (`egs_kvp`).
 
-use std::path::{Path, PathBuf};
+mod documents;
+mod kvp;
+mod remote;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use egs_kvp::documents;
-use egs_kvp::pool::{Pool, POOL_EXTERNAL};
+use remote::{Failure, Transfer};
 
 /// Eryph guest services, host side.
 #[derive(Debug, Parser)]
 #[command(name = "egs-tool", version, about)]
 struct Cli {
-    /// Write the KVP pool file in this directory (`.kvp_pool_0`) instead of the VM's KVP
+    /// Use the KVP pool files in this directory (`.kvp_pool_N`) instead of the VM's KVP
     /// exchange (for development and tests, or a guest's own /var/lib/hyperv).
     #[arg(long, global = true, value_name = "DIR")]
     kvp_dir: Option<PathBuf>,
@@ -20,8 +24,112 @@ struct Cli {
     command: Command,
 }
 
+/// Targets: `vsock:CID[:PORT]` (KVM/QEMU), `fc:SOCKET[:PORT]` (Firecracker /
+/// cloud-hypervisor hybrid vsock), `unix:PATH`, `tcp:127.0.0.1:PORT`; a Hyper-V VM id on
+/// Windows hosts.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create this machine's SSH key pair (Ed25519) if there is none.
+    Initialize,
+    /// Print this machine's public key (authorize it in the guest's id_egs.pub).
+    GetSshKey,
+    /// Write an ssh config entry so that `ssh <alias>` (and `ssh <name>.vsock.alt` …)
+    /// reaches the guest through `egs-tool proxy`.
+    AddSshConfig {
+        /// The guest.
+        target: String,
+        /// An extra host name for it (letters, digits, '.', '-', '_').
+        alias: Option<String>,
+    },
+    /// Carry stdin/stdout to the guest's SSH socket (ssh's ProxyCommand).
+    Proxy {
+        /// The guest.
+        target: String,
+    },
+    /// Upload a file (to a temporary name, renamed into place when complete).
+    UploadFile {
+        /// The guest.
+        target: String,
+        /// Local file.
+        source: PathBuf,
+        /// Path in the guest.
+        target_path: String,
+        /// Replace an existing file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Upload a directory: files, empty directories and symbolic links.
+    UploadDirectory {
+        /// The guest.
+        target: String,
+        /// Local directory.
+        source: PathBuf,
+        /// Directory in the guest.
+        target_path: String,
+        /// Replace existing files (else they are kept, with a warning).
+        #[arg(long)]
+        overwrite: bool,
+        /// Include subdirectories.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Download a file (to a temporary name, renamed into place when complete).
+    DownloadFile {
+        /// The guest.
+        target: String,
+        /// Path in the guest.
+        source: String,
+        /// Local file.
+        target_path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Download a directory: files, empty directories and symbolic links.
+    DownloadDirectory {
+        /// The guest.
+        target: String,
+        /// Directory in the guest.
+        source: String,
+        /// Local directory.
+        target_path: PathBuf,
+        /// Replace existing files (else they are kept, with a warning).
+        #[arg(long)]
+        overwrite: bool,
+        /// Include subdirectories.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Show whether the guest service answers, its version and provisioning status.
+    GetStatus {
+        /// The guest.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the shell of new sessions through KVP (needs the guest's `shell-override`).
+    SetShell {
+        /// The guest.
+        target: String,
+        /// The shell (an absolute path).
+        #[arg(short, long)]
+        command: Option<String>,
+        /// Its arguments.
+        #[arg(short, long, allow_hyphen_values = true)]
+        arguments: Option<String>,
+        /// Remove the override.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Print the VM's KVP data.
+    GetData {
+        /// The guest.
+        target: String,
+        /// As JSON (the only form so far).
+        #[arg(long)]
+        json: bool,
+    },
     /// Hand a VM its cloud-config through KVP (no ISO needed): user-data, meta-data,
     /// vendor-data and network-config, chunked and hashed as the guest's KVP datasource
     /// expects. Replaces documents sent before.
@@ -54,21 +162,91 @@ enum Command {
     },
 }
 
-fn pool_for(kvp_dir: Option<&Path>, target: &str) -> Result<Pool, String> {
-    match kvp_dir {
-        Some(dir) => Ok(Pool::open(dir, POOL_EXTERNAL)),
-        None => Err(format!(
-            "{target}: writing a VM's KVP goes through WMI on its Hyper-V host, which this build does not include yet; use --kvp-dir DIR to write a pool file"
-        )),
-    }
+fn usage(message: String) -> Failure {
+    Failure { code: 2, message }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn run(cli: Cli) -> Result<String, String> {
+fn run(cli: Cli) -> Result<String, Failure> {
+    let kvp_dir = cli.kvp_dir.as_deref();
     match cli.command {
+        Command::Initialize => remote::initialize(),
+        Command::GetSshKey => remote::get_ssh_key().map(|key| {
+            print!("{key}");
+            String::new()
+        }),
+        Command::AddSshConfig { target, alias } => {
+            remote::add_ssh_config(&target, alias.as_deref())
+        }
+        Command::Proxy { target } => remote::proxy(&target).map(|()| String::new()),
+        Command::UploadFile {
+            target,
+            source,
+            target_path,
+            overwrite,
+        } => remote::transfer(
+            Transfer::UploadFile,
+            &target,
+            &source.to_string_lossy(),
+            &target_path,
+            overwrite,
+            false,
+        ),
+        Command::UploadDirectory {
+            target,
+            source,
+            target_path,
+            overwrite,
+            recursive,
+        } => remote::transfer(
+            Transfer::UploadDirectory,
+            &target,
+            &source.to_string_lossy(),
+            &target_path,
+            overwrite,
+            recursive,
+        ),
+        Command::DownloadFile {
+            target,
+            source,
+            target_path,
+            overwrite,
+        } => remote::transfer(
+            Transfer::DownloadFile,
+            &target,
+            &source,
+            &target_path.to_string_lossy(),
+            overwrite,
+            false,
+        ),
+        Command::DownloadDirectory {
+            target,
+            source,
+            target_path,
+            overwrite,
+            recursive,
+        } => remote::transfer(
+            Transfer::DownloadDirectory,
+            &target,
+            &source,
+            &target_path.to_string_lossy(),
+            overwrite,
+            recursive,
+        ),
+        Command::GetStatus { target, json } => remote::get_status(&target, json),
+        Command::SetShell {
+            target,
+            command,
+            arguments,
+            reset,
+        } => kvp::set_shell(
+            kvp_dir,
+            &target,
+            command.as_deref(),
+            arguments.as_deref(),
+            reset,
+        )
+        .map_err(usage),
+        Command::GetData { target, json: _ } => kvp::get_data(kvp_dir, &target).map_err(usage),
         Command::SetUserData {
             target,
             user_data,
@@ -77,45 +255,19 @@ fn run(cli: Cli) -> Result<String, String> {
             hostname,
             vendor_data,
             network_config,
-        } => {
-            let meta = match (meta_data, instance_id) {
-                (Some(path), _) => read(&path)?,
-                (None, Some(id)) => {
-                    let mut m = format!("instance-id: {id}\n");
-                    if let Some(h) = hostname {
-                        m.push_str(&format!("local-hostname: {h}\n"));
-                    }
-                    m.into_bytes()
-                }
-                (None, None) => unreachable!("clap requires --instance-id without --meta-data"),
-            };
-            let mut docs: Vec<(&str, Vec<u8>)> =
-                vec![("meta-data", meta), ("user-data", read(&user_data)?)];
-            if let Some(p) = vendor_data {
-                docs.push(("vendor-data", read(&p)?));
-            }
-            if let Some(p) = network_config {
-                docs.push(("network-config", read(&p)?));
-            }
-            let pool = pool_for(cli.kvp_dir.as_deref(), &target)?;
-            let refs: Vec<(&str, &[u8])> = docs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-            documents::write(&pool, &refs, true).map_err(|e| format!("{target}: {e}"))?;
-            let summary: Vec<String> = docs
-                .iter()
-                .map(|(n, b)| {
-                    format!(
-                        "{n} ({} bytes, {} chunks)",
-                        b.len(),
-                        b.len().div_ceil(documents::CHUNK_BYTES)
-                    )
-                })
-                .collect();
-            Ok(format!("{target}: wrote {}", summary.join(", ")))
-        }
+        } => documents::set_user_data(
+            kvp_dir,
+            target,
+            user_data,
+            meta_data,
+            instance_id,
+            hostname,
+            vendor_data,
+            network_config,
+        )
+        .map_err(usage),
         Command::ClearUserData { target } => {
-            let pool = pool_for(cli.kvp_dir.as_deref(), &target)?;
-            let removed = documents::clear(&pool).map_err(|e| format!("{target}: {e}"))?;
-            Ok(format!("{target}: removed {removed} key(s)"))
+            documents::clear_user_data(kvp_dir, &target).map_err(usage)
         }
     }
 }
@@ -123,12 +275,14 @@ fn run(cli: Cli) -> Result<String, String> {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(message) => {
-            println!("{message}");
+            if !message.is_empty() {
+                println!("{message}");
+            }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("egs-tool: {e}");
-            ExitCode::from(2)
+        Err(f) => {
+            eprintln!("egs-tool: {}", f.message);
+            ExitCode::from(f.code)
         }
     }
 }

@@ -1,0 +1,463 @@
+//! The host side of the SSH channel, for `egs-tool`: connect to a guest over any
+//! transport, authenticate as `egs` with the machine key, run a command, and move files
+//! and directory trees over SFTP.
+//!
+//! Uploads go to a temporary name beside the target and are renamed into place only when
+//! complete, so an interrupted upload never leaves a partial file under the target name;
+//! downloads do the same locally. Existing targets are kept unless `overwrite`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use russh::client::{Handle, Msg};
+pub use russh::keys::PrivateKey;
+use russh::keys::PrivateKeyWithHashAlg;
+use russh::{Channel, ChannelMsg};
+use russh_sftp::client::SftpSession;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Why a host-side operation failed, in words a person can act on, with the exit code the
+/// tool returns.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The guest cannot be reached (VM off, socket missing, nothing listening).
+    Unreachable(String),
+    /// Something answered, but not the guest service (no SSH, or it hung up).
+    NotService(String),
+    /// The guest does not accept the machine key.
+    NotAuthorized(String),
+    /// The target exists and `overwrite` was not given.
+    Exists(String),
+    /// The source does not exist.
+    Missing(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl ClientError {
+    /// The process exit code for this error (0 is success; 2 is reserved for usage).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Other(_) => 1,
+            ClientError::Exists(_) => 3,
+            ClientError::Missing(_) => 4,
+            ClientError::Unreachable(_) | ClientError::NotService(_) => 5,
+            ClientError::NotAuthorized(_) => 6,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Unreachable(m)
+            | ClientError::NotService(m)
+            | ClientError::NotAuthorized(m)
+            | ClientError::Exists(m)
+            | ClientError::Missing(m)
+            | ClientError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Other(e.to_string())
+}
+
+/// Accepts any host key: the trust anchor is the VM socket plus the client key, as in the
+/// original EGS.
+struct AcceptAny;
+
+impl russh::client::Handler for AcceptAny {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// An authenticated connection to a guest.
+pub struct Guest {
+    handle: Handle<AcceptAny>,
+}
+
+/// Connects to `endpoint` and authenticates as `egs` with `key`.
+pub async fn connect(
+    endpoint: &egs_transport::Endpoint,
+    key: &PrivateKey,
+) -> Result<Guest, ClientError> {
+    let stream = egs_transport::connect(endpoint).await.map_err(|e| {
+        ClientError::Unreachable(format!(
+            "cannot reach {endpoint}: {e} (is the VM running, and the path or CID right?)"
+        ))
+    })?;
+    let config = Arc::new(russh::client::Config {
+        window_size: 8 * 1024 * 1024,
+        ..Default::default()
+    });
+    let mut handle = russh::client::connect_stream(config, stream, AcceptAny)
+        .await
+        .map_err(|e| {
+            ClientError::NotService(format!(
+                "{endpoint} answered, but not as the EGS guest service ({e}); is egs-service running in the guest?"
+            ))
+        })?;
+    let hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    let auth = handle
+        .authenticate_publickey(
+            crate::server::USER,
+            PrivateKeyWithHashAlg::new(Arc::new(key.clone()), hash),
+        )
+        .await
+        .map_err(|e| ClientError::NotService(format!("{endpoint}: {e}")))?;
+    if !auth.success() {
+        return Err(ClientError::NotAuthorized(format!(
+            "{endpoint} does not accept this machine's key: authorize the output of `egs-tool get-ssh-key` in the guest (id_egs.pub, or install.sh --ssh-public-key)"
+        )));
+    }
+    Ok(Guest { handle })
+}
+
+/// What a command printed and how it ended.
+pub struct Output {
+    /// Exit status (255 when the channel closed without one).
+    pub status: u32,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Guest {
+    /// Runs `command` in the guest and collects its output.
+    pub async fn exec(&self, command: &str) -> Result<Output, ClientError> {
+        let mut channel = self.handle.channel_open_session().await.map_err(other)?;
+        channel.exec(true, command).await.map_err(other)?;
+        channel.eof().await.map_err(other)?;
+        let mut out = Output {
+            status: 255,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = exit_status,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens an SFTP session.
+    pub async fn sftp(&self) -> Result<Sftp, ClientError> {
+        let channel: Channel<Msg> = self.handle.channel_open_session().await.map_err(other)?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(other)?;
+        let session = SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| ClientError::NotService(format!("SFTP: {e}")))?;
+        Ok(Sftp { session })
+    }
+}
+
+/// Progress of a transfer: called with bytes done so far and the total.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// An SFTP session with the transfer operations of `egs-tool`.
+pub struct Sftp {
+    session: SftpSession,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+fn temp_name(target: &str) -> String {
+    let (dir, name) = target.rsplit_once('/').unwrap_or(("", target));
+    let mut nonce = [0u8; 4];
+    let _ = getrandom::getrandom(&mut nonce);
+    let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let prefix = if dir.is_empty() && target.starts_with('/') {
+        "/"
+    } else {
+        ""
+    };
+    let dir = if dir.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{dir}/")
+    };
+    format!("{dir}.{name}.egs-upload-{suffix}")
+}
+
+fn remote_missing(path: &str, e: russh_sftp::client::error::Error) -> ClientError {
+    let text = e.to_string();
+    if text.contains("No such file") || text.contains("NoSuchFile") {
+        ClientError::Missing(format!("{path} does not exist in the guest"))
+    } else {
+        ClientError::Other(format!("{path}: {text}"))
+    }
+}
+
+impl Sftp {
+    async fn exists(&self, path: &str) -> bool {
+        self.session.symlink_metadata(path).await.is_ok()
+    }
+
+    /// Uploads the local file `source` to `target` (temp name, then rename).
+    pub async fn upload_file(
+        &self,
+        source: &Path,
+        target: &str,
+        overwrite: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64, ClientError> {
+        let mut file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| ClientError::Missing(format!("{}: {e}", source.display())))?;
+        let total = file.metadata().await.map_err(other)?.len();
+        if !overwrite && self.exists(target).await {
+            return Err(ClientError::Exists(format!(
+                "{target} exists in the guest (use --overwrite to replace it)"
+            )));
+        }
+        let temp = temp_name(target);
+        let mut remote = self
+            .session
+            .create(&temp)
+            .await
+            .map_err(|e| remote_missing(&temp, e))?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut done = 0u64;
+        loop {
+            let n = file.read(&mut buf).await.map_err(other)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = remote.write_all(&buf[..n]).await {
+                let _ = self.session.remove_file(&temp).await;
+                return Err(other(format!("{target}: {e}")));
+            }
+            done += n as u64;
+            progress(done, total);
+        }
+        remote.shutdown().await.map_err(other)?;
+        drop(remote);
+        if overwrite && self.exists(target).await {
+            self.session.remove_file(target).await.map_err(other)?;
+        }
+        self.session
+            .rename(&temp, target)
+            .await
+            .map_err(|e| other(format!("{target}: {e}")))?;
+        Ok(done)
+    }
+
+    /// Downloads the guest's `source` to the local `target` (temp name, then rename).
+    pub async fn download_file(
+        &self,
+        source: &str,
+        target: &Path,
+        overwrite: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64, ClientError> {
+        if !overwrite && std::fs::symlink_metadata(target).is_ok() {
+            return Err(ClientError::Exists(format!(
+                "{} exists (use --overwrite to replace it)",
+                target.display()
+            )));
+        }
+        let total = self
+            .session
+            .metadata(source)
+            .await
+            .map_err(|e| remote_missing(source, e))?
+            .size
+            .unwrap_or(0);
+        let mut remote = self
+            .session
+            .open(source)
+            .await
+            .map_err(|e| remote_missing(source, e))?;
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
+        let temp = dir.join(format!(
+            ".{}.egs-download",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let mut local = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| other(format!("{}: {e}", temp.display())))?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut done = 0u64;
+        let copied: Result<(), ClientError> = async {
+            loop {
+                let n = remote.read(&mut buf).await.map_err(other)?;
+                if n == 0 {
+                    break;
+                }
+                local.write_all(&buf[..n]).await.map_err(other)?;
+                done += n as u64;
+                progress(done, total);
+            }
+            local.sync_all().await.map_err(other)
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+        std::fs::rename(&temp, target).map_err(|e| other(format!("{}: {e}", target.display())))?;
+        Ok(done)
+    }
+
+    /// Uploads the local directory `source` as `target`: files, empty directories and
+    /// symbolic links (as links); subdirectories only when `recursive`.
+    pub async fn upload_tree(
+        &self,
+        source: &Path,
+        target: &str,
+        overwrite: bool,
+        recursive: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64, ClientError> {
+        if !source.is_dir() {
+            return Err(ClientError::Missing(format!(
+                "{} is not a directory",
+                source.display()
+            )));
+        }
+        if !self.exists(target).await {
+            self.session
+                .create_dir(target)
+                .await
+                .map_err(|e| remote_missing(target, e))?;
+        }
+        let mut done = 0;
+        let mut entries: Vec<_> = std::fs::read_dir(source)
+            .map_err(|e| other(format!("{}: {e}", source.display())))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (local, remote) = (
+                entry.path(),
+                format!("{}/{name}", target.trim_end_matches('/')),
+            );
+            let kind = entry.file_type().map_err(other)?;
+            if kind.is_symlink() {
+                let link = std::fs::read_link(&local).map_err(other)?;
+                if self.exists(&remote).await {
+                    if !overwrite {
+                        continue;
+                    }
+                    self.session.remove_file(&remote).await.map_err(other)?;
+                }
+                self.session
+                    .symlink(link.to_string_lossy(), remote.as_str())
+                    .await
+                    .map_err(|e| other(format!("{remote}: {e}")))?;
+            } else if kind.is_dir() {
+                if recursive {
+                    done +=
+                        Box::pin(self.upload_tree(&local, &remote, overwrite, recursive, progress))
+                            .await?;
+                }
+            } else {
+                match self.upload_file(&local, &remote, overwrite, progress).await {
+                    Ok(n) => done += n,
+                    Err(ClientError::Exists(m)) => eprintln!("warning: {m}; skipped"),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Downloads the guest's directory `source` as the local `target` (see
+    /// [`Sftp::upload_tree`]).
+    pub async fn download_tree(
+        &self,
+        source: &str,
+        target: &Path,
+        overwrite: bool,
+        recursive: bool,
+        progress: Progress<'_>,
+    ) -> Result<u64, ClientError> {
+        let listing = self
+            .session
+            .read_dir(source)
+            .await
+            .map_err(|e| remote_missing(source, e))?;
+        std::fs::create_dir_all(target).map_err(|e| other(format!("{}: {e}", target.display())))?;
+        let mut entries: Vec<_> = listing.collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut done = 0;
+        for entry in entries {
+            let name = entry.file_name();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let remote = format!("{}/{name}", source.trim_end_matches('/'));
+            let local: PathBuf = target.join(&name);
+            let kind = entry.file_type();
+            if kind.is_symlink() {
+                let link = self.session.read_link(&remote).await.map_err(other)?;
+                if std::fs::symlink_metadata(&local).is_ok() {
+                    if !overwrite {
+                        continue;
+                    }
+                    std::fs::remove_file(&local).map_err(other)?;
+                }
+                std::os::unix::fs::symlink(link, &local).map_err(other)?;
+            } else if kind.is_dir() {
+                if recursive {
+                    done += Box::pin(
+                        self.download_tree(&remote, &local, overwrite, recursive, progress),
+                    )
+                    .await?;
+                }
+            } else {
+                match self
+                    .download_file(&remote, &local, overwrite, progress)
+                    .await
+                {
+                    Ok(n) => done += n,
+                    Err(ClientError::Exists(m)) => eprintln!("warning: {m}; skipped"),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_sit_beside_the_target() {
+        let t = temp_name("/srv/data/file.bin");
+        assert!(t.starts_with("/srv/data/.file.bin.egs-upload-"), "{t}");
+        assert!(temp_name("file").starts_with(".file.egs-upload-"));
+        assert!(temp_name("/file").starts_with("/.file.egs-upload-"));
+    }
+}

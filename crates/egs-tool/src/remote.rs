@@ -1,0 +1,347 @@
+//! The commands that reach a guest's SSH channel: the machine key, the ssh config, the
+//! proxy, transfers, status and the shell override.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use egs_ssh::client::{ClientError, Guest};
+use egs_ssh::ssh_config;
+use egs_transport::Endpoint;
+
+/// A failure with the exit code the tool returns.
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { code: 1, message }
+    }
+}
+
+/// Where the host tool keeps its files: `$EGS_TOOL_HOME`, else
+/// `$XDG_DATA_HOME/eryph/guest-services`, else `~/.local/share/eryph/guest-services`.
+pub fn base_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EGS_TOOL_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".local/share"));
+    data.join("eryph/guest-services")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+fn key_path() -> PathBuf {
+    base_dir().join("private/id_egs")
+}
+
+/// Parses a target; Hyper-V VM ids need the Windows build.
+pub fn target(spec: &str) -> Result<Endpoint, Failure> {
+    egs_transport::parse_target(spec).map_err(|e| {
+        let looks_like_vm_id = spec.len() == 36 && spec.matches('-').count() == 4;
+        Failure {
+            code: 2,
+            message: if looks_like_vm_id {
+                format!("{spec}: Hyper-V VMs are reached through the Hyper-V socket of their Windows host, which this Linux build does not include; on Linux hosts use vsock:CID or fc:SOCKET")
+            } else {
+                e
+            },
+        }
+    })
+}
+
+/// `initialize`: creates the machine key pair (Ed25519) if there is none.
+pub fn initialize() -> Result<String, Failure> {
+    let path = key_path();
+    let existed = path.exists();
+    egs_ssh::host_key::load_or_create_client(&path, "egs-tool machine key")?;
+    Ok(if existed {
+        format!("The SSH key already exists: {}", path.display())
+    } else {
+        format!("Created the SSH key {}", path.display())
+    })
+}
+
+fn machine_key() -> Result<egs_ssh::client::PrivateKey, Failure> {
+    let path = key_path();
+    if !path.exists() {
+        return Err(Failure {
+            code: 1,
+            message: "No SSH key found. Have you run the initialize command?".into(),
+        });
+    }
+    Ok(egs_ssh::host_key::load_or_create_client(
+        &path,
+        "egs-tool machine key",
+    )?)
+}
+
+/// `get-ssh-key`: the machine's public key, without a trailing newline.
+pub fn get_ssh_key() -> Result<String, Failure> {
+    machine_key()?;
+    let mut path = key_path().into_os_string();
+    path.push(".pub");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e}", Path::new(&path).display()))?;
+    Ok(text.trim_end().to_string())
+}
+
+/// `add-ssh-config <target> [alias]`.
+pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure> {
+    let endpoint = target(spec)?;
+    if let Some(alias) = alias {
+        ssh_config::check_alias(alias).map_err(|m| Failure {
+            code: 2,
+            message: m,
+        })?;
+    }
+    machine_key()?;
+    let base = base_dir();
+    let vm_dir = base.join("ssh/vm.d");
+    let known_dir = base.join("ssh/known_hosts.d");
+    for dir in [&vm_dir, &known_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let canonical = ssh_config::canonical_name(&endpoint);
+    let tool = std::env::current_exe().map_err(|e| format!("egs-tool's own path: {e}"))?;
+    let known_hosts = known_dir.join(&canonical);
+    let text = ssh_config::Stanza {
+        canonical: &canonical,
+        alias,
+        identity: &key_path(),
+        known_hosts: &known_hosts,
+        tool: &tool,
+        target: spec,
+    }
+    .render();
+    let file = vm_dir.join(format!("{canonical}.config"));
+    write(&file, &text, 0o644)?;
+    // The alias now belongs to this guest alone.
+    if let Some(alias) = alias {
+        for entry in std::fs::read_dir(&vm_dir)
+            .map_err(|e| format!("{}: {e}", vm_dir.display()))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path == file || path.extension().is_none_or(|e| e != "config") {
+                continue;
+            }
+            if let Some(swept) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| ssh_config::without_alias(&t, alias))
+            {
+                write(&path, &swept, 0o644)?;
+            }
+        }
+    }
+    let ssh_dir = home().join(".ssh");
+    let config = ssh_dir.join("config");
+    let existing = match std::fs::read_to_string(&config) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", config.display()).into()),
+    };
+    let updated = ssh_config::with_include_block(
+        &existing,
+        &ssh_config::include_block(&vm_dir),
+        &config.display().to_string(),
+    )?;
+    if updated != existing {
+        std::fs::create_dir_all(&ssh_dir).map_err(|e| format!("{}: {e}", ssh_dir.display()))?;
+        write(&config, &updated, 0o600)?;
+    }
+    let mut lines = vec![format!("Wrote {}", file.display())];
+    if let Some(alias) = alias {
+        lines.push(format!("  ssh {alias}"));
+    }
+    lines.push(format!("  ssh {canonical}"));
+    Ok(lines.join("\n"))
+}
+
+fn write(path: &Path, text: &str, mode: u32) -> Result<(), Failure> {
+    egs_sys::fs::write_atomic(path, text.as_bytes(), mode).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::from(e.to_string()))
+}
+
+/// `proxy <target>`: stdin/stdout ↔ the guest's socket, until either side closes. Clears
+/// the target's known-hosts file first: EGS does not pin host keys (the trust anchors are
+/// the VM socket and the client key), so a recreated VM never trips a stale entry.
+pub fn proxy(spec: &str) -> Result<(), Failure> {
+    let endpoint = target(spec)?;
+    let _ = std::fs::remove_file(
+        base_dir()
+            .join("ssh/known_hosts.d")
+            .join(ssh_config::canonical_name(&endpoint)),
+    );
+    runtime()?.block_on(async {
+        let stream = egs_transport::connect(&endpoint)
+            .await
+            .map_err(|e| ClientError::Unreachable(format!("cannot reach {endpoint}: {e}")))?;
+        let (mut from_guest, mut to_guest) = tokio::io::split(stream);
+        let mut stdin = tokio::io::stdin();
+        let mut stdout = tokio::io::stdout();
+        let upstream = async {
+            let _ = tokio::io::copy(&mut stdin, &mut to_guest).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_guest).await;
+            // Keep the guest's answer flowing until it closes.
+            std::future::pending::<()>().await;
+        };
+        let downstream = async {
+            let _ = tokio::io::copy(&mut from_guest, &mut stdout).await;
+            let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
+        };
+        tokio::select! {
+            _ = upstream => {}
+            _ = downstream => {}
+        }
+        Ok::<(), Failure>(())
+    })?;
+    // stdin may still be blocked in a reader thread: leave without waiting for it.
+    std::process::exit(0)
+}
+
+async fn guest(endpoint: &Endpoint) -> Result<Guest, Failure> {
+    let key = machine_key()?;
+    Ok(egs_ssh::client::connect(endpoint, &key).await?)
+}
+
+/// A progress line on a terminal, nothing otherwise.
+fn progress(label: String) -> impl FnMut(u64, u64) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    move |done, total| {
+        if !tty || (last.elapsed().as_millis() < 100 && done < total) {
+            return;
+        }
+        last = std::time::Instant::now();
+        let mib = |b: u64| b as f64 / 1_048_576.0;
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
+        eprint!(
+            "\r{label}: {percent:3}% {:.1}/{:.1} MiB\x1b[K",
+            mib(done),
+            mib(total)
+        );
+        if done >= total {
+            eprintln!();
+        }
+    }
+}
+
+/// Which transfer.
+pub enum Transfer {
+    /// Local file → guest.
+    UploadFile,
+    /// Local tree → guest.
+    UploadDirectory,
+    /// Guest file → local.
+    DownloadFile,
+    /// Guest tree → local.
+    DownloadDirectory,
+}
+
+/// The transfer commands.
+pub fn transfer(
+    kind: Transfer,
+    spec: &str,
+    source: &str,
+    target_path: &str,
+    overwrite: bool,
+    recursive: bool,
+) -> Result<String, Failure> {
+    let endpoint = target(spec)?;
+    runtime()?.block_on(async {
+        let guest = guest(&endpoint).await?;
+        let sftp = guest.sftp().await?;
+        let mut bar = progress(source.to_string());
+        let bytes = match kind {
+            Transfer::UploadFile => {
+                sftp.upload_file(Path::new(source), target_path, overwrite, &mut bar)
+                    .await?
+            }
+            Transfer::UploadDirectory => {
+                sftp.upload_tree(
+                    Path::new(source),
+                    target_path,
+                    overwrite,
+                    recursive,
+                    &mut bar,
+                )
+                .await?
+            }
+            Transfer::DownloadFile => {
+                sftp.download_file(source, Path::new(target_path), overwrite, &mut bar)
+                    .await?
+            }
+            Transfer::DownloadDirectory => {
+                sftp.download_tree(
+                    source,
+                    Path::new(target_path),
+                    overwrite,
+                    recursive,
+                    &mut bar,
+                )
+                .await?
+            }
+        };
+        Ok(format!("{source} -> {target_path}: {bytes} bytes"))
+    })
+}
+
+/// The guest command that reports the service and provisioning (run by the daemon's own
+/// binary: the exec shell's parent).
+const STATUS_COMMAND: &str =
+    r#"egs="$(readlink /proc/$PPID/exe)"; "$egs" version; "$egs" status --json"#;
+
+/// `get-status <target>`: over the SSH channel (KVP on Hyper-V hosts needs the Windows
+/// build).
+pub fn get_status(spec: &str, json: bool) -> Result<String, Failure> {
+    let endpoint = target(spec)?;
+    runtime()?.block_on(async {
+        let guest = match guest(&endpoint).await {
+            Ok(g) => g,
+            Err(f) if json => {
+                return Ok(serde_json::json!({"status": "unknown", "error": f.message}).to_string())
+            }
+            Err(f) => return Err(f),
+        };
+        let out = guest.exec(STATUS_COMMAND).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let version = lines.next().and_then(|l| l.strip_prefix("egs-service ")).unwrap_or("-").to_string();
+        let rest: String = lines.collect::<Vec<_>>().join("\n");
+        let provisioning: serde_json::Value = serde_json::from_str(&rest).unwrap_or(serde_json::Value::Null);
+        let state = provisioning.get("status").and_then(|s| s.as_str()).unwrap_or("-").to_string();
+        if json {
+            return Ok(serde_json::json!({"status": "available", "version": version, "provisioning": provisioning}).to_string());
+        }
+        Ok(format!("Guest services: available\nVersion: {version}\nProvisioning: {state}"))
+    })
+}
