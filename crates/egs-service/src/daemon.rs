@@ -97,6 +97,8 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
         log(&e);
         ExitCode::from(2)
     };
+    // Before any thread starts: sessions inherit where provisioning acts.
+    place.export();
     let control = ServiceControl::load(&args.config_dir);
     let endpoint = match egs_transport::parse_listen(&args.listen, args.allow_remote_tcp) {
         Ok(e) => e,

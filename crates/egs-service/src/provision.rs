@@ -44,14 +44,25 @@ pub struct RunArgs {
 pub struct Where {
     /// Act on a sandbox root instead of the running system: files, accounts (shadow-utils
     /// with --prefix), seed directories and state all live below it.
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR", global = true, env = "EGS_ROOT")]
     root: Option<PathBuf>,
     /// Keep all provisioning state here (default /var/lib/eryph/provisioning below the root).
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR", global = true, env = "EGS_STATE_DIR")]
     state_dir: Option<PathBuf>,
 }
 
 impl Where {
+    /// Hands this place to child processes (`EGS_ROOT`, `EGS_STATE_DIR`), so that
+    /// `egs-service status` in an SSH session of a sandboxed daemon reads the sandbox.
+    pub fn export(&self) {
+        if let Some(root) = &self.root {
+            std::env::set_var("EGS_ROOT", root);
+        }
+        if let Some(dir) = &self.state_dir {
+            std::env::set_var("EGS_STATE_DIR", dir);
+        }
+    }
+
     /// The root provisioned (`/` unless a sandbox is given).
     pub fn root(&self) -> PathBuf {
         self.root.clone().unwrap_or_else(|| PathBuf::from("/"))
