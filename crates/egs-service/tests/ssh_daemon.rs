@@ -468,15 +468,16 @@ fn environment_and_shell_selection() {
         (0, "C.UTF-8|C||/bin/bash")
     );
     // An interactive shell without a PTY reads its commands from stdin.
-    let (_, out, _) = server.ssh("client", &["-T", "vm"], b"echo \"shell=$0\"\n");
-    assert_eq!(String::from_utf8_lossy(&out).trim(), "shell=/bin/bash");
-    let (_, out, _) = server.ssh(
-        "client",
-        &["-T", "-o", "SetEnv=SHELL=/bin/sh SHELL_ARGS=-s", "vm"],
-        b"echo \"shell=$0\"\n",
-    );
+    let shell_of = |options: &[&str]| {
+        let mut args = vec!["-T"];
+        args.extend_from_slice(options);
+        args.push("vm");
+        let (_, out, _) = server.ssh("client", &args, b"echo \"shell=$0\"\n");
+        String::from_utf8_lossy(&out).trim().to_string()
+    };
+    assert_eq!(shell_of(&[]), "shell=/bin/bash");
     assert_eq!(
-        String::from_utf8_lossy(&out).trim(),
+        shell_of(&["-o", "SetEnv=SHELL=/bin/sh SHELL_ARGS=-s"]),
         "shell=/bin/sh",
         "the client's SHELL"
     );
@@ -487,13 +488,8 @@ fn environment_and_shell_selection() {
         "eryph:guest-services:shell",
         "/bin/sh",
     ]);
-    let (_, out, _) = server.ssh(
-        "client",
-        &["-T", "-o", "SetEnv=SHELL=/bin/bash", "vm"],
-        b"echo \"shell=$0\"\n",
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out).trim(),
+        shell_of(&["-o", "SetEnv=SHELL=/bin/bash"]),
         "shell=/bin/sh",
         "KVP beats the client"
     );

@@ -20,18 +20,42 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `set-user-data`.
-#[allow(clippy::too_many_arguments)]
-pub fn set_user_data(
-    kvp_dir: Option<&Path>,
+/// What `set-user-data` sends.
+#[derive(Debug, clap::Args)]
+pub struct UserDataArgs {
+    /// The VM (its id or name on a Hyper-V host).
     target: String,
+    /// The user-data file (cloud-config, script, MIME, gzip …).
+    #[arg(long, value_name = "PATH")]
     user_data: PathBuf,
+    /// A NoCloud-style meta-data file (must hold `instance-id`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["instance_id", "hostname"])]
     meta_data: Option<PathBuf>,
+    /// The instance id, when no --meta-data is given.
+    #[arg(long, value_name = "ID", required_unless_present = "meta_data")]
     instance_id: Option<String>,
+    /// The host name, when no --meta-data is given.
+    #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
+    /// Vendor-data.
+    #[arg(long, value_name = "PATH")]
     vendor_data: Option<PathBuf>,
+    /// Network configuration (v1 or v2).
+    #[arg(long, value_name = "PATH")]
     network_config: Option<PathBuf>,
-) -> Result<String, String> {
+}
+
+/// `set-user-data`.
+pub fn set_user_data(kvp_dir: Option<&Path>, args: UserDataArgs) -> Result<String, String> {
+    let UserDataArgs {
+        target,
+        user_data,
+        meta_data,
+        instance_id,
+        hostname,
+        vendor_data,
+        network_config,
+    } = args;
     let meta = match (meta_data, instance_id) {
         (Some(path), _) => read(&path)?,
         (None, Some(id)) => {

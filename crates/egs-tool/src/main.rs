@@ -134,26 +134,8 @@ enum Command {
     /// vendor-data and network-config, chunked and hashed as the guest's KVP datasource
     /// expects. Replaces documents sent before.
     SetUserData {
-        /// The VM (its id or name on a Hyper-V host).
-        target: String,
-        /// The user-data file (cloud-config, script, MIME, gzip …).
-        #[arg(long, value_name = "PATH")]
-        user_data: PathBuf,
-        /// A NoCloud-style meta-data file (must hold `instance-id`).
-        #[arg(long, value_name = "PATH", conflicts_with_all = ["instance_id", "hostname"])]
-        meta_data: Option<PathBuf>,
-        /// The instance id, when no --meta-data is given.
-        #[arg(long, value_name = "ID", required_unless_present = "meta_data")]
-        instance_id: Option<String>,
-        /// The host name, when no --meta-data is given.
-        #[arg(long, value_name = "NAME")]
-        hostname: Option<String>,
-        /// Vendor-data.
-        #[arg(long, value_name = "PATH")]
-        vendor_data: Option<PathBuf>,
-        /// Network configuration (v1 or v2).
-        #[arg(long, value_name = "PATH")]
-        network_config: Option<PathBuf>,
+        #[command(flatten)]
+        args: documents::UserDataArgs,
     },
     /// Remove the provisioning documents from a VM's KVP.
     ClearUserData {
@@ -247,25 +229,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
         )
         .map_err(usage),
         Command::GetData { target, json: _ } => kvp::get_data(kvp_dir, &target).map_err(usage),
-        Command::SetUserData {
-            target,
-            user_data,
-            meta_data,
-            instance_id,
-            hostname,
-            vendor_data,
-            network_config,
-        } => documents::set_user_data(
-            kvp_dir,
-            target,
-            user_data,
-            meta_data,
-            instance_id,
-            hostname,
-            vendor_data,
-            network_config,
-        )
-        .map_err(usage),
+        Command::SetUserData { args } => documents::set_user_data(kvp_dir, args).map_err(usage),
         Command::ClearUserData { target } => {
             documents::clear_user_data(kvp_dir, &target).map_err(usage)
         }
