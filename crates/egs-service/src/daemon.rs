@@ -118,14 +118,13 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
                 .map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = if control.remote_access {
-            let host_key =
-                egs_ssh::host_key::load_or_create(&args.config_dir.join("private/egs_host_key"))?;
+            let host_keys = egs_ssh::host_key::host_keys(&args.config_dir.join("private"))?;
             let settings = Arc::new(Settings {
                 authorized_keys: args.config_dir.join("id_egs.pub"),
                 kvp_dir: Some(kvp_dir.to_path_buf()),
                 kvp_auth: control.kvp_auth,
                 port_forwarding: control.port_forwarding,
-                host_keys: vec![host_key],
+                host_keys,
                 limits: Limits {
                     login_grace: std::time::Duration::from_secs(args.login_grace),
                     ..Limits::default()

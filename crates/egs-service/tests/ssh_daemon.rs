@@ -316,6 +316,20 @@ fn exec_over_a_unix_socket_with_status_keys_and_readiness() {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // Clients that cannot use Ed25519 get the ECDSA host key.
+    std::fs::write(server.dir.path().join("conf/id_egs.pub"), &public).unwrap();
+    let (code, _, err) = server.ssh(
+        "client",
+        &["-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256", "vm", "true"],
+        b"",
+    );
+    assert_eq!(code, 0, "ECDSA host key: {err}");
+    let (code, _, _) = server.ssh(
+        "client",
+        &["-o", "HostKeyAlgorithms=ssh-rsa", "vm", "true"],
+        b"",
+    );
+    assert_eq!(code, 255, "no SHA-1 RSA host key");
 
     let kvp = server.dir.path().join("kvp");
     let sock = server.dir.path().join("sock");

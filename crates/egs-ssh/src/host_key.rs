@@ -1,16 +1,37 @@
-//! Ed25519 key files: the server's host key and the host tool's client key, created on
-//! first use in a 0700 directory (mode 0600, public half beside it as `.pub` for client
+//! Key files: the server's host keys (Ed25519, and ECDSA P-256 for clients without
+//! Ed25519) and the host tool's Ed25519 client key, created on first use in a 0700 directory (mode 0600, public half beside it as `.pub` for client
 //! keys) and created anew if the file cannot be read as a key or is readable by others.
 
 use std::path::Path;
 
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::ssh_key::LineEnding;
-use russh::keys::PrivateKey;
+use russh::keys::{Algorithm, EcdsaCurve, PrivateKey};
 
-/// Loads the host key at `path`, or generates and stores a new one.
+/// Loads the Ed25519 host key at `path`, or generates and stores a new one.
 pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
     load_or_create_named(path, "egs host key", false)
+}
+
+/// The host keys in `dir`: `egs_host_key` (Ed25519) and `egs_host_key_ecdsa` (P-256).
+pub fn host_keys(dir: &Path) -> Result<Vec<PrivateKey>, String> {
+    Ok(vec![
+        load_or_create(&dir.join("egs_host_key"))?,
+        load_or_create_with(
+            &dir.join("egs_host_key_ecdsa"),
+            "egs host key",
+            false,
+            || {
+                PrivateKey::random(
+                    &mut rand::rng(),
+                    Algorithm::Ecdsa {
+                        curve: EcdsaCurve::NistP256,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            },
+        )?,
+    ])
 }
 
 /// Loads the key pair at `path` (`path.pub` beside it), or generates and stores a new one
@@ -23,6 +44,20 @@ fn load_or_create_named(
     path: &Path,
     comment: &str,
     with_public: bool,
+) -> Result<PrivateKey, String> {
+    load_or_create_with(path, comment, with_public, || {
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed).map_err(|e| e.to_string())?;
+        PrivateKey::new(KeypairData::from(Ed25519Keypair::from_seed(&seed)), "")
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn load_or_create_with(
+    path: &Path,
+    comment: &str,
+    with_public: bool,
+    generate: impl FnOnce() -> Result<PrivateKey, String>,
 ) -> Result<PrivateKey, String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if let Ok(text) = std::fs::read_to_string(path) {
@@ -37,10 +72,8 @@ fn load_or_create_named(
     let dir = path.parent().ok_or_else(|| err(&"no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
     egs_sys::fs::set_mode(dir, 0o700).map_err(|e| err(&e))?;
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|e| err(&e))?;
-    let key = PrivateKey::new(KeypairData::from(Ed25519Keypair::from_seed(&seed)), comment)
-        .map_err(|e| err(&e))?;
+    let mut key = generate().map_err(|e| err(&e))?;
+    key.set_comment(comment);
     let text = key.to_openssh(LineEnding::LF).map_err(|e| err(&e))?;
     egs_sys::fs::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| err(&e))?;
     if with_public {
