@@ -735,15 +735,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `ssh -L` through the guest: what a connection to the forwarded port reads.
-fn through_local_forward(server: &Server) -> Vec<u8> {
-    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target_port = target.local_addr().unwrap().port();
+/// A loopback port that answers its first connection with `greeting`.
+fn greeter(greeting: &'static [u8]) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        if let Ok((mut s, _)) = target.accept() {
-            let _ = s.write_all(b"hello-forward");
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(greeting);
         }
     });
+    port
+}
+
+/// `ssh -L` through the guest: what a connection to the forwarded port reads.
+fn through_local_forward(server: &Server) -> Vec<u8> {
+    let target_port = greeter(b"hello-forward");
     let local_port = free_port();
     let mut ssh = Command::new("ssh")
         .arg("-F")
@@ -794,13 +800,7 @@ fn port_forwarding_only_when_enabled() {
     let on = start("unix:SOCK", "PortForwardingEnabled=1");
     assert_eq!(through_local_forward(&on), b"hello-forward");
     // -R: the guest listens on loopback and connections come back to the client's side.
-    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target_port = target.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = target.accept() {
-            let _ = s.write_all(b"hello-remote");
-        }
-    });
+    let target_port = greeter(b"hello-remote");
     let guest_port = free_port();
     let (code, out, err) = on.ssh(
         "client",
