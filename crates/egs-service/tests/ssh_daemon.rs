@@ -284,29 +284,22 @@ fn exec_over_a_unix_socket_with_status_keys_and_readiness() {
     exercise(&server);
     // Keys are read on every attempt: an expired entry no longer lets the client in.
     let public = std::fs::read_to_string(server.dir.path().join("client.pub")).unwrap();
-    std::fs::write(
-        server.dir.path().join("conf/id_egs.pub"),
-        format!("expiry-time=\"20200101\" {public}"),
-    )
-    .unwrap();
-    assert_eq!(server.ssh("client", &["vm", "true"], b"").0, 255, "expired");
-    std::fs::write(
-        server.dir.path().join("conf/id_egs.pub"),
-        format!("expiry-time=\"2099-12-31T00:00:00Z\" {public}"),
-    )
-    .unwrap();
+    let login_with = |authorized: String| {
+        std::fs::write(server.dir.path().join("conf/id_egs.pub"), authorized).unwrap();
+        server.ssh("client", &["vm", "true"], b"").0
+    };
     assert_eq!(
-        server.ssh("client", &["vm", "true"], b"").0,
+        login_with(format!("expiry-time=\"20200101\" {public}")),
+        255,
+        "expired"
+    );
+    assert_eq!(
+        login_with(format!("expiry-time=\"2099-12-31T00:00:00Z\" {public}")),
         0,
         "not yet expired"
     );
-    std::fs::write(
-        server.dir.path().join("conf/id_egs.pub"),
-        format!("expiry-time=\"whenever\" {public}"),
-    )
-    .unwrap();
     assert_eq!(
-        server.ssh("client", &["vm", "true"], b"").0,
+        login_with(format!("expiry-time=\"whenever\" {public}")),
         255,
         "malformed expiry: refused"
     );
