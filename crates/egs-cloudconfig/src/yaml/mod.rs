@@ -76,6 +76,13 @@ impl Default for Limits {
     }
 }
 
+/// Whether `text`, written unquoted, loads back as the same string under PyYAML's
+/// YAML 1.1 rules (and not as a boolean, number, null or timestamp). Emitters use it to
+/// decide when a string needs quotes.
+pub fn plain_scalar_stays_string(text: &str) -> bool {
+    resolve_plain(text) == CoreTag::Str
+}
+
 /// Loads one YAML document with the default [`Limits`]; `Ok(None)` for an empty stream.
 ///
 /// `source` is recorded in every node's [`Origin`] (the pipeline numbers its parts).

@@ -1,0 +1,126 @@
+//! Applying a configuration on a system: choose the renderer, fall back to DHCP on the
+//! first interface when the datasource gave none, write the files atomically under a root.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::render::{render, Renderer, NETWORKD_DIR};
+use crate::{interpret, system, NetConfigError, NetworkConfig};
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Files were written.
+    Written {
+        /// The renderer used.
+        renderer: Renderer,
+        /// Where the configuration came from (the datasource's input or the fallback).
+        source: String,
+        /// Paths written, relative to the root.
+        files: Vec<String>,
+        /// Paths of earlier renders removed, relative to the root.
+        removed: Vec<String>,
+        /// Notes (skipped commands, unknown link types).
+        warnings: Vec<String>,
+    },
+    /// The configuration says `config: disabled`.
+    Disabled,
+    /// No configuration and no interface to fall back to.
+    NothingToConfigure,
+}
+
+/// Why [`apply`] failed.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The configuration is wrong.
+    Config(NetConfigError),
+    /// No network stack that EGS can configure is installed.
+    NoRenderer,
+    /// A file could not be written.
+    Io(PathBuf, io::Error),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Config(e) => e.fmt(f),
+            ApplyError::NoRenderer => f.write_str(
+                "no supported network stack found (netplan, systemd-networkd or ifupdown)",
+            ),
+            ApplyError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// Renders `config` (or, when `None`, the fallback for the system's first interface) with
+/// `renderer` (or the one the system uses) and writes the files under `root`.
+pub fn apply(
+    root: &Path,
+    config: Option<NetworkConfig>,
+    renderer: Option<Renderer>,
+) -> Result<Outcome, ApplyError> {
+    let config = match config {
+        Some(config) if config.is_disabled() => return Ok(Outcome::Disabled),
+        Some(config) => config,
+        None => match system::fallback_interface(root) {
+            Some((name, mac)) => NetworkConfig::fallback(&name, &mac),
+            None => return Ok(Outcome::NothingToConfigure),
+        },
+    };
+    let renderer = match renderer {
+        Some(r) => r,
+        None => system::detect_renderer(root).ok_or(ApplyError::NoRenderer)?,
+    };
+    let macs = system::mac_names(root);
+    let state = interpret(&config, renderer, &macs).map_err(ApplyError::Config)?;
+    let files = render(&state, renderer);
+    let mut written = Vec::new();
+    for file in &files {
+        let path = root.join(&file.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| ApplyError::Io(parent.to_path_buf(), e))?;
+        }
+        egs_sys::fs::write_atomic(&path, file.contents.as_bytes(), file.mode)
+            .map_err(|e| ApplyError::Io(path.clone(), e))?;
+        written.push(file.path.clone());
+    }
+    let removed = if renderer == Renderer::Networkd {
+        remove_stale_networkd(root, &written)?
+    } else {
+        Vec::new()
+    };
+    Ok(Outcome::Written {
+        renderer,
+        source: config.input.clone(),
+        files: written,
+        removed,
+        warnings: state.warnings,
+    })
+}
+
+/// `.network` files of an earlier instance's render that this render did not write (an
+/// interface the new configuration no longer has would otherwise stay configured).
+fn remove_stale_networkd(root: &Path, written: &[String]) -> Result<Vec<String>, ApplyError> {
+    let dir = root.join(NETWORKD_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = format!("{NETWORKD_DIR}/{name}");
+        if name.starts_with("10-cloud-init-")
+            && name.ends_with(".network")
+            && !written.contains(&relative)
+        {
+            fs::remove_file(entry.path()).map_err(|e| ApplyError::Io(entry.path(), e))?;
+            removed.push(relative);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}

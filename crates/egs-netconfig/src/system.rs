@@ -1,0 +1,190 @@
+//! What the system has: its network interfaces (from `/sys/class/net`) and which network
+//! stack is installed. Read under a root directory so a sandbox can stand in for `/`.
+//! The one module with OS knowledge in this crate; other platforms add theirs here.
+
+use std::fs;
+use std::path::Path;
+
+use crate::render::Renderer;
+use crate::state::MacNames;
+
+/// A network interface as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInterface {
+    /// Kernel name (`eth0`, `ens3`).
+    pub name: String,
+    /// MAC address, lower-case, when it has one.
+    pub mac: Option<String>,
+    /// Backed by a device (not a bridge, bond, vlan, tunnel or loopback).
+    pub physical: bool,
+    /// Link is up (`carrier` reads 1).
+    pub carrier: bool,
+}
+
+/// The interfaces under `root/sys/class/net`, sorted by name.
+pub fn interfaces(root: &Path) -> Vec<SystemInterface> {
+    let dir = root.join("sys/class/net");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<SystemInterface> = entries
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let path = entry.path();
+            let read = |file: &str| {
+                fs::read_to_string(path.join(file))
+                    .map(|s| s.trim().to_string())
+                    .ok()
+            };
+            SystemInterface {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                mac: read("address")
+                    .filter(|m| !m.is_empty() && m != "00:00:00:00:00:00")
+                    .map(|m| m.to_ascii_lowercase()),
+                physical: path.join("device").exists(),
+                carrier: read("carrier").as_deref() == Some("1"),
+            }
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// Interface names by MAC.
+pub fn mac_names(root: &Path) -> MacNames {
+    let mut macs = MacNames::new();
+    for iface in interfaces(root) {
+        if let Some(mac) = &iface.mac {
+            macs.insert(mac, &iface.name);
+        }
+    }
+    macs
+}
+
+/// The interface cloud-init's fallback configures: a physical interface with a MAC,
+/// one with carrier first, then by name (`eth0` before `eth1`).
+pub fn fallback_interface(root: &Path) -> Option<(String, String)> {
+    let mut candidates: Vec<SystemInterface> = interfaces(root)
+        .into_iter()
+        .filter(|i| i.physical && i.name != "lo" && i.mac.is_some())
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.carrier
+            .cmp(&a.carrier)
+            .then_with(|| natural_cmp(&a.name, &b.name))
+    });
+    candidates
+        .into_iter()
+        .next()
+        .map(|i| (i.name, i.mac.expect("filtered on mac")))
+}
+
+/// Names compared with their digit runs as numbers (`eth2` < `eth10`).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn key(s: &str) -> Vec<(String, u64)> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut digits = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+            } else {
+                if !digits.is_empty() {
+                    parts.push((
+                        std::mem::take(&mut text),
+                        digits.parse().unwrap_or(u64::MAX),
+                    ));
+                    digits.clear();
+                }
+                text.push(c);
+            }
+        }
+        parts.push((text, digits.parse().unwrap_or(0)));
+        parts
+    }
+    key(a).cmp(&key(b))
+}
+
+/// The renderer this system's network stack reads, or `None` when none is installed:
+/// netplan when it is installed; otherwise systemd-networkd when it is enabled (or present
+/// and ifupdown is not); otherwise ifupdown (ENI); otherwise networkd if present.
+pub fn detect_renderer(root: &Path) -> Option<Renderer> {
+    let exists = |p: &str| root.join(p).exists();
+    let any = |paths: &[&str]| paths.iter().any(|p| exists(p));
+    let netplan = any(&["usr/sbin/netplan", "sbin/netplan"]);
+    let networkd = any(&[
+        "lib/systemd/systemd-networkd",
+        "usr/lib/systemd/systemd-networkd",
+    ]);
+    let networkd_enabled = any(&[
+        "etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+        "etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service",
+    ]);
+    let ifupdown = any(&["sbin/ifup", "usr/sbin/ifup"]) && exists("etc/network/interfaces");
+    if netplan {
+        Some(Renderer::Netplan)
+    } else if networkd && (networkd_enabled || !ifupdown) {
+        Some(Renderer::Networkd)
+    } else if ifupdown {
+        Some(Renderer::Eni)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(root: &Path, name: &str, mac: &str, physical: bool, carrier: bool) {
+        let dir = root.join("sys/class/net").join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("address"), format!("{mac}\n")).unwrap();
+        fs::write(dir.join("carrier"), if carrier { "1\n" } else { "0\n" }).unwrap();
+        if physical {
+            fs::create_dir_all(dir.join("device")).unwrap();
+        }
+    }
+
+    #[test]
+    fn fallback_prefers_a_connected_physical_nic() {
+        let root = tempfile::tempdir().unwrap();
+        nic(root.path(), "lo", "00:00:00:00:00:00", false, true);
+        nic(root.path(), "br0", "aa:00:00:00:00:01", false, true);
+        nic(root.path(), "eth10", "AA:00:00:00:00:10", true, false);
+        nic(root.path(), "eth2", "aa:00:00:00:00:02", true, false);
+        assert_eq!(
+            fallback_interface(root.path()),
+            Some(("eth2".into(), "aa:00:00:00:00:02".into()))
+        );
+        nic(root.path(), "eth10", "AA:00:00:00:00:10", true, true);
+        assert_eq!(
+            fallback_interface(root.path()),
+            Some(("eth10".into(), "aa:00:00:00:00:10".into()))
+        );
+        assert_eq!(
+            mac_names(root.path()).name_of("AA:00:00:00:00:10"),
+            Some("eth10")
+        );
+    }
+
+    #[test]
+    fn renderer_follows_what_is_installed() {
+        let root = tempfile::tempdir().unwrap();
+        let touch = |p: &str| {
+            let path = root.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "").unwrap();
+        };
+        assert_eq!(detect_renderer(root.path()), None);
+        touch("lib/systemd/systemd-networkd");
+        assert_eq!(detect_renderer(root.path()), Some(Renderer::Networkd));
+        touch("sbin/ifup");
+        touch("etc/network/interfaces");
+        assert_eq!(detect_renderer(root.path()), Some(Renderer::Eni));
+        touch("etc/systemd/system/multi-user.target.wants/systemd-networkd.service");
+        assert_eq!(detect_renderer(root.path()), Some(Renderer::Networkd));
+        touch("usr/sbin/netplan");
+        assert_eq!(detect_renderer(root.path()), Some(Renderer::Netplan));
+    }
+}

@@ -1,0 +1,401 @@
+//! network-config v2 (netplan's format) turned into v1 commands, as cloud-init does for
+//! every renderer except netplan (which gets v2 passed through untouched).
+//!
+//! `ethernets` become `physical` interfaces (named by `set-name`, else by the system's name
+//! for `match.macaddress`, else by their key), `bonds`/`bridges` map their netplan parameter
+//! names back to the v1 (ifupdown) ones, `vlans` become `vlan`; addresses, gateways, DHCP and
+//! routes become subnets. Pure.
+
+use crate::error::{index, join, PlaceError};
+use crate::state::{Fault, Interpreter};
+use crate::value::{dict, Dict, DictExt, Val};
+
+/// netplan bond parameter → v1 `params` key.
+const BOND_PARAMS: &[(&str, &str)] = &[
+    ("ad-select", "bond-ad-select"),
+    ("arp-interval", "bond-arp-interval"),
+    ("arp-ip-target", "bond-arp-ip-target"),
+    ("arp-validate", "bond-arp-validate"),
+    ("down-delay", "bond-downdelay"),
+    ("fail-over-mac-policy", "bond-fail-over-mac"),
+    ("lacp-rate", "bond-lacp-rate"),
+    ("mii-monitor-interval", "bond-miimon"),
+    ("min-links", "bond-min-links"),
+    ("mode", "bond-mode"),
+    ("gratuitous-arp", "bond-num-grat-arp"),
+    ("primary", "bond-primary"),
+    ("primary-reselect-policy", "bond-primary-reselect"),
+    ("up-delay", "bond-updelay"),
+    ("transmit-hash-policy", "bond-xmit-hash-policy"),
+];
+
+/// netplan bridge parameter → v1 `params` key.
+const BRIDGE_PARAMS: &[(&str, &str)] = &[
+    ("ageing-time", "bridge_ageing"),
+    ("priority", "bridge_bridgeprio"),
+    ("forward-delay", "bridge_fd"),
+    ("hello-time", "bridge_hello"),
+    ("max-age", "bridge_maxage"),
+    ("path-cost", "bridge_pathcost"),
+    ("port-priority", "bridge_portprio"),
+    ("stp", "bridge_stp"),
+];
+
+/// The v1 key for a v2 bond or bridge parameter.
+pub(crate) fn v1_param(table: &[(&'static str, &'static str)], v2: &str) -> Option<&'static str> {
+    table.iter().find(|(k, _)| *k == v2).map(|(_, v)| *v)
+}
+
+/// The v2 name of a v1 bond parameter (`bond-mode`, `bond_miimon`, … → `mode`, …).
+pub(crate) fn bond_param_v2(v1: &str) -> Option<&'static str> {
+    let v1 = v1.replace('_', "-");
+    BOND_PARAMS.iter().find(|(_, k)| *k == v1).map(|(v, _)| *v)
+}
+
+/// The v2 name of a v1 bridge parameter (`bridge_stp` → `stp`).
+pub(crate) fn bridge_param_v2(v1: &str) -> Option<&'static str> {
+    BRIDGE_PARAMS
+        .iter()
+        .find(|(_, k)| *k == v1)
+        .map(|(v, _)| *v)
+}
+
+impl Interpreter<'_> {
+    /// Interprets a v2 document's device sections in the order they appear.
+    pub(crate) fn run_v2(&mut self, document: &Dict) -> Result<(), PlaceError> {
+        for (section, devices) in document {
+            if section == "version" || section == "renderer" {
+                continue;
+            }
+            let empty = Dict::new();
+            let devices = match devices {
+                Val::Map(devices) => devices,
+                Val::Null => &empty,
+                other => {
+                    return Err(PlaceError::new(
+                        section.as_str(),
+                        format!("expected a mapping of devices, got a {}", other.type_name()),
+                    ))
+                }
+            };
+            let result = match section.as_str() {
+                "ethernets" => self.ethernets(devices, section),
+                "bonds" => self.bonds_or_bridges(devices, section, "bond"),
+                "bridges" => self.bonds_or_bridges(devices, section, "bridge"),
+                "vlans" => self.vlans(devices, section),
+                "wifis" => {
+                    self.state.warnings.push(
+                        "wifis: wifi configuration is only rendered by netplan".to_string(),
+                    );
+                    continue;
+                }
+                other => {
+                    return Err(PlaceError::new(
+                        other,
+                        "unknown section (known: ethernets, bonds, bridges, vlans, wifis; netplan passes every other section through)",
+                    ))
+                }
+            };
+            let result = result.and_then(|()| self.interface_nameservers(devices, section));
+            self.skip_or_fail(section, result)?;
+        }
+        Ok(())
+    }
+
+    fn ethernets(&mut self, devices: &Dict, section: &str) -> Result<(), Fault> {
+        for (key, cfg) in devices {
+            let place = join(section, key);
+            let cfg = device_config(cfg, &place)?;
+            let matcher = match cfg.get("match") {
+                Some(Val::Map(m)) => m.clone(),
+                None | Some(Val::Null) => Dict::new(),
+                Some(other) => {
+                    return Err(PlaceError::new(
+                        join(&place, "match"),
+                        format!("expected a mapping, got a {}", other.type_name()),
+                    )
+                    .into())
+                }
+            };
+            let mac = matcher.get("macaddress").filter(|m| m.truthy()).cloned();
+            let name = if cfg.truthy("set-name") {
+                cfg["set-name"].clone()
+            } else {
+                mac.as_ref()
+                    .and_then(|mac| self.macs.name_of(&mac.py_str()))
+                    .map_or_else(|| Val::str(key.as_str()), Val::from)
+            };
+            let mut command = dict([
+                ("type", "physical".into()),
+                ("mac_address", mac.unwrap_or(Val::Null)),
+                ("name", name),
+            ]);
+            if matcher.truthy("driver") {
+                command.insert(
+                    "params".into(),
+                    Val::Map(dict([("driver", matcher["driver"].clone())])),
+                );
+            }
+            for key in ["mtu", "match", "wakeonlan", "accept-ra"] {
+                if let Some(v) = cfg.get(key) {
+                    command.insert(key.into(), v.clone());
+                }
+            }
+            let subnets = subnets_of(cfg, &place)?;
+            if !subnets.is_empty() {
+                command.insert("subnets".into(), subnets_val(subnets));
+            }
+            self.physical(&command, &place)?;
+        }
+        Ok(())
+    }
+
+    fn vlans(&mut self, devices: &Dict, section: &str) -> Result<(), Fault> {
+        for (key, cfg) in devices {
+            let place = join(section, key);
+            let cfg = device_config(cfg, &place)?;
+            let mut command = dict([
+                ("type", "vlan".into()),
+                ("name", key.as_str().into()),
+                ("vlan_id", cfg.get("id").cloned().unwrap_or(Val::Null)),
+                ("vlan_link", cfg.get("link").cloned().unwrap_or(Val::Null)),
+            ]);
+            if let Some(mtu) = cfg.get("mtu") {
+                command.insert("mtu".into(), mtu.clone());
+            }
+            let subnets = subnets_of(cfg, &place)?;
+            if !subnets.is_empty() {
+                command.insert("subnets".into(), subnets_val(subnets));
+            }
+            self.vlan(&command, &place)?;
+        }
+        Ok(())
+    }
+
+    fn bonds_or_bridges(&mut self, devices: &Dict, section: &str, kind: &str) -> Result<(), Fault> {
+        let table = if kind == "bond" {
+            BOND_PARAMS
+        } else {
+            BRIDGE_PARAMS
+        };
+        for (key, cfg) in devices {
+            let place = join(section, key);
+            let cfg = device_config(cfg, &place)?;
+            let mut parameters = match cfg.get("parameters") {
+                Some(Val::Map(p)) => p.clone(),
+                None | Some(Val::Null) => Dict::new(),
+                Some(other) => {
+                    return Err(PlaceError::new(
+                        join(&place, "parameters"),
+                        format!("expected a mapping, got a {}", other.type_name()),
+                    )
+                    .into())
+                }
+            };
+            // netplan accepts the old misspelling too (LP: #1756701).
+            if let Some(value) = parameters.shift_remove("gratuitious-arp") {
+                if value.truthy() {
+                    parameters.insert("gratuitous-arp".into(), value);
+                }
+            }
+            let mut params = Dict::new();
+            for (name, value) in &parameters {
+                let v1 = v1_param(table, name).ok_or_else(|| {
+                    PlaceError::new(
+                        join(&join(&place, "parameters"), name),
+                        format!("unknown {kind} parameter"),
+                    )
+                })?;
+                params.insert(v1.into(), value.clone());
+            }
+            let mut command = dict([
+                ("type", kind.into()),
+                ("name", key.as_str().into()),
+                (
+                    if kind == "bond" {
+                        "bond_interfaces"
+                    } else {
+                        "bridge_interfaces"
+                    },
+                    cfg.get("interfaces").cloned().unwrap_or(Val::Null),
+                ),
+                ("params", Val::Map(params)),
+            ]);
+            if let Some(mtu) = cfg.get("mtu") {
+                command.insert("mtu".into(), mtu.clone());
+            }
+            let subnets = subnets_of(cfg, &place)?;
+            if !subnets.is_empty() {
+                command.insert("subnets".into(), subnets_val(subnets));
+            }
+            if kind == "bond" {
+                self.bond(&command, &place)?;
+            } else {
+                self.bridge(&command, &place)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A device's `nameservers` become global DNS and the interface's own DNS.
+    fn interface_nameservers(&mut self, devices: &Dict, section: &str) -> Result<(), Fault> {
+        for (key, cfg) in devices {
+            let place = join(section, key);
+            let Some(cfg) = cfg.as_map() else { continue };
+            let Some(nameservers) = cfg.get("nameservers") else {
+                continue;
+            };
+            let nameservers = nameservers.as_map().ok_or_else(|| {
+                PlaceError::new(join(&place, "nameservers"), "expected a mapping")
+            })?;
+            let mut iface = if cfg.truthy("set-name") {
+                cfg["set-name"].py_str()
+            } else {
+                key.clone()
+            };
+            let mut command = dict([("type", "nameserver".into())]);
+            for (from, to) in [("search", "search"), ("addresses", "address")] {
+                if let Some(v) = nameservers.get(from).filter(|v| v.truthy()) {
+                    command.insert(to.into(), v.clone());
+                }
+            }
+            self.nameserver(&command, &place)?;
+            let mac = cfg
+                .get("match")
+                .and_then(Val::as_map)
+                .and_then(|m| m.get("macaddress"))
+                .filter(|m| m.truthy());
+            if let Some(real) = mac.and_then(|mac| self.macs.name_of(&mac.py_str())) {
+                iface = real.to_string();
+            }
+            self.set_interface_dns(&iface, &command, &place)?;
+        }
+        Ok(())
+    }
+}
+
+fn device_config<'v>(cfg: &'v Val, place: &str) -> Result<&'v Dict, PlaceError> {
+    cfg.as_map().ok_or_else(|| {
+        PlaceError::new(
+            place,
+            format!("expected a mapping, got a {}", cfg.type_name()),
+        )
+    })
+}
+
+fn subnets_val(subnets: Vec<Dict>) -> Val {
+    Val::List(subnets.into_iter().map(Val::Map).collect())
+}
+
+/// DHCP, addresses, gateways, name servers and routes of a v2 device as v1 subnets.
+fn subnets_of(cfg: &Dict, place: &str) -> Result<Vec<Dict>, PlaceError> {
+    let mut subnets = Vec::new();
+    for family in ["4", "6"] {
+        if cfg.truthy(&format!("dhcp{family}")) {
+            let mut subnet = dict([("type", format!("dhcp{family}").into())]);
+            if let Some(Val::Map(overrides)) = cfg.get(&format!("dhcp{family}-overrides")) {
+                if let Some(metric) = overrides.get("route-metric") {
+                    subnet.insert("metric".into(), metric.clone());
+                }
+            }
+            subnets.push(subnet);
+        }
+    }
+    let mut gateway4: Option<Val> = None;
+    let mut gateway6: Option<Val> = None;
+    let mut dns = Dict::new();
+    for address in addresses_of(cfg, place)? {
+        let mut subnet = dict([
+            ("type", "static".into()),
+            ("address", address.as_str().into()),
+        ]);
+        let (gateway_key, slot) = if address.contains(':') {
+            ("gateway6", &mut gateway6)
+        } else {
+            ("gateway4", &mut gateway4)
+        };
+        if slot.is_none() {
+            if let Some(gateway) = cfg.get(gateway_key) {
+                *slot = Some(gateway.clone());
+                subnet.insert("gateway".into(), gateway.clone());
+            }
+        }
+        if let Some(nameservers) = cfg.get("nameservers") {
+            if dns.is_empty() {
+                let nameservers = nameservers.as_map().ok_or_else(|| {
+                    PlaceError::new(join(place, "nameservers"), "expected a mapping")
+                })?;
+                if let Some(v) = nameservers.get("addresses").filter(|v| v.truthy()) {
+                    dns.insert("dns_nameservers".into(), v.clone());
+                }
+                if let Some(v) = nameservers.get("search").filter(|v| v.truthy()) {
+                    dns.insert("dns_search".into(), v.clone());
+                }
+                subnet.extend(dns.clone());
+            }
+        }
+        subnets.push(subnet);
+    }
+    let mut routes = Vec::new();
+    if let Some(list) = cfg.value("routes") {
+        let routes_place = join(place, "routes");
+        let list = list.as_list().ok_or_else(|| {
+            PlaceError::new(
+                routes_place.as_str(),
+                format!("expected a list, got a {}", list.type_name()),
+            )
+        })?;
+        for (i, route) in list.iter().enumerate() {
+            let route_place = index(&routes_place, i);
+            let route = route
+                .as_map()
+                .ok_or_else(|| PlaceError::new(route_place.as_str(), "expected a mapping"))?;
+            let via = route.get("via").cloned().unwrap_or(Val::Null);
+            let to = match route.get("to") {
+                Some(Val::Str(to)) if to == "default" => {
+                    let v6 = via.as_str().is_some_and(|v| v.contains(':'));
+                    Val::str(if v6 { "::/0" } else { "0.0.0.0/0" })
+                }
+                Some(to) => to.clone(),
+                None => Val::Null,
+            };
+            // cloud-init 22.4 carries only destination and gateway of a v2 route into
+            // the v1 model (metric, mtu and on-link are netplan-only).
+            let v1 = dict([("destination", to), ("gateway", via)]);
+            routes.push(Val::Map(crate::state::normalize_route(&v1, &route_place)?));
+        }
+    }
+    if !subnets.is_empty() && !routes.is_empty() {
+        subnets[0].insert("routes".into(), Val::List(routes));
+    }
+    Ok(subnets)
+}
+
+/// `addresses`: a list (or a lone string) of `ip/prefix` strings; netplan's
+/// `{"ip/prefix": {lifetime, label}}` form contributes its key.
+fn addresses_of(cfg: &Dict, place: &str) -> Result<Vec<String>, PlaceError> {
+    let place = join(place, "addresses");
+    let items = match cfg.get("addresses") {
+        None | Some(Val::Null) => return Ok(Vec::new()),
+        Some(Val::List(items)) => items.clone(),
+        Some(Val::Str(s)) => vec![Val::str(s.as_str())],
+        Some(other) => {
+            return Err(PlaceError::new(
+                place,
+                format!("expected a list, got a {}", other.type_name()),
+            ))
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Val::Str(s) => Ok(s.clone()),
+            Val::Map(m) if m.len() == 1 => Ok(m.keys().next().expect("one key").clone()),
+            other => Err(PlaceError::new(
+                index(&place, i),
+                format!("expected an address string, got a {}", other.type_name()),
+            )),
+        })
+        .collect()
+}
