@@ -3,6 +3,7 @@
 
 mod daemon;
 mod kvp;
+mod netconvert;
 mod provision;
 mod validate;
 
@@ -89,6 +90,10 @@ enum Command {
         /// The zip file to write.
         output: PathBuf,
     },
+    /// Render a network configuration to netplan, systemd-networkd or ENI files, as
+    /// cloud-init's `devel net-convert` does. Exit status: 0 written, 1 bad input, 2 bad
+    /// arguments or unwritable directory.
+    NetConvert(netconvert::NetConvertArgs),
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
             validate::run(&user_data, vendor_data.as_deref(), target, json)
         }
         Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
+        Command::NetConvert(args) => netconvert::run(args),
         Command::Run { args } => provision::run_command(args, &place, &cli.kvp_dir),
         Command::Status { json, long, wait } => provision::status_command(&place, json, long, wait),
         Command::Reset {

@@ -79,20 +79,59 @@ pub fn render_interfaces(state: &NetworkState) -> String {
 
     let mut sections: Vec<Vec<String>> = Vec::new();
     render_iface(lo, &mut sections);
-    let mut others: Vec<&Dict> = state
+    // Interfaces of no kind are bridge ports that were never declared: cloud-init 22.4.2
+    // fails on them ("KeyError: None"). ifupdown brings bridge ports up itself, so they get
+    // no stanza, and a port named by its v2 key is written by the name `set-name` gives it.
+    let renamed = set_names(state);
+    let mut others: Vec<Dict> = state
         .interfaces
         .values()
-        .filter(|i| i.text("name") != Some("lo"))
+        .filter(|i| i.text("name") != Some("lo") && i.value("type").is_some())
+        .map(|i| with_renamed_ports(i, &renamed))
         .collect();
     others.sort_by_key(|i| (type_order(i), i.text_of("name").unwrap_or_default()));
     for iface in others {
-        render_iface(iface.clone(), &mut sections);
+        render_iface(iface, &mut sections);
     }
     for route in &state.routes {
-        sections.push(route_lines(route, ""));
+        sections.push(route_lines(route, "", None));
     }
     let blocks: Vec<String> = sections.iter().map(|s| s.join("\n")).collect();
     blocks.join("\n\n") + "\n"
+}
+
+/// v2 ethernet keys that `set-name` renames, with their new names.
+fn set_names(state: &NetworkState) -> Vec<(String, String)> {
+    if state.version != 2 {
+        return Vec::new();
+    }
+    let Some(ethernets) = state.document.get("ethernets").and_then(Val::as_map) else {
+        return Vec::new();
+    };
+    ethernets
+        .iter()
+        .filter_map(|(key, cfg)| {
+            let name = cfg
+                .as_map()?
+                .get("set-name")
+                .filter(|n| n.truthy())?
+                .py_str();
+            Some((key.clone(), name))
+        })
+        .collect()
+}
+
+fn with_renamed_ports(iface: &Dict, renamed: &[(String, String)]) -> Dict {
+    let mut iface = iface.clone();
+    if let Some(Val::List(ports)) = iface.get_mut("bridge_ports") {
+        for port in ports.iter_mut() {
+            let name = port.py_str();
+            if let Some((_, new)) = renamed.iter().find(|(key, _)| *key == name) {
+                *port = Val::str(new.as_str());
+            }
+        }
+    }
+    iface
 }
 
 /// udev rules naming each physical interface with a MAC (`70-persistent-net.rules`).
@@ -220,7 +259,7 @@ fn render_iface(mut iface: Dict, sections: &mut Vec<Vec<String>>) {
             .unwrap_or_default()
         {
             if let Some(route) = route.as_map() {
-                lines.extend(route_lines(route, "    "));
+                lines.extend(route_lines(route, "    ", Some(&name)));
             }
         }
         sections.push(lines);
@@ -317,8 +356,10 @@ fn attribute_lines(iface: &Dict, index: usize, ipv4_subnet_mtu: Option<&Val>) ->
     lines
 }
 
-/// `post-up route add …` / `pre-down route del …` for a route.
-fn route_lines(route: &Dict, indent: &str) -> Vec<String> {
+/// `post-up route add …` / `pre-down route del …` for a route; `device` is the interface
+/// an interface's own route is bound to (used when the route has no gateway, where
+/// cloud-init 22.4.2 fails with "KeyError: 'gateway'").
+fn route_lines(route: &Dict, indent: &str, device: Option<&str>) -> Vec<String> {
     let network = route.text_of("network").unwrap_or_default();
     let prefix = route.get("prefix").and_then(crate::state::python_int);
     let default_gw =
@@ -342,10 +383,11 @@ fn route_lines(route: &Dict, indent: &str) -> Vec<String> {
             line.push_str(&format!(" {network}/{}", p.py_str()));
         }
     }
-    line.push_str(&format!(
-        "{default_gw} gw {}",
-        route.get("gateway").map_or("None".into(), Val::py_str)
-    ));
+    match (route.get("gateway"), device) {
+        (Some(gateway), _) => line.push_str(&format!("{default_gw} gw {}", gateway.py_str())),
+        (None, Some(device)) => line.push_str(&format!("{default_gw} dev {device}")),
+        (None, None) => line.push_str(default_gw),
+    }
     if let Some(metric) = route.get("metric") {
         line.push_str(&format!(" metric {}", metric.py_str()));
     }
