@@ -6,7 +6,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::render::{render, Renderer, NETWORKD_DIR};
+use crate::render::networkd_devices::MEMBERSHIP_DROP_IN;
+use crate::render::{render, Fidelity, Renderer, NETWORKD_DIR};
 use crate::{interpret, system, NetConfigError, NetworkConfig};
 
 /// What [`apply`] did.
@@ -77,7 +78,7 @@ pub fn apply(
     };
     let macs = system::mac_names(root);
     let state = interpret(&config, renderer, &macs).map_err(ApplyError::Config)?;
-    let files = render(&state, renderer);
+    let files = render(&state, renderer, Fidelity::Complete);
     let mut written = Vec::new();
     for file in &files {
         let path = root.join(&file.path);
@@ -102,23 +103,42 @@ pub fn apply(
     })
 }
 
-/// `.network` files of an earlier instance's render that this render did not write (an
-/// interface the new configuration no longer has would otherwise stay configured).
+/// Files of an earlier instance's render that this render did not write (an interface
+/// the new configuration no longer has would otherwise stay configured): `10-cloud-init-*`
+/// `.network`, `.netdev` and `.link` files and our membership drop-ins.
 fn remove_stale_networkd(root: &Path, written: &[String]) -> Result<Vec<String>, ApplyError> {
     let dir = root.join(NETWORKD_DIR);
     let Ok(entries) = fs::read_dir(&dir) else {
         return Ok(Vec::new());
     };
     let mut removed = Vec::new();
+    let mut remove = |path: PathBuf, relative: String| -> Result<(), ApplyError> {
+        if !written.contains(&relative) {
+            fs::remove_file(&path).map_err(|e| ApplyError::Io(path, e))?;
+            removed.push(relative);
+        }
+        Ok(())
+    };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let relative = format!("{NETWORKD_DIR}/{name}");
-        if name.starts_with("10-cloud-init-")
-            && name.ends_with(".network")
-            && !written.contains(&relative)
+        if !name.starts_with("10-cloud-init-") {
+            continue;
+        }
+        if name.ends_with(".network.d") {
+            let drop_in = entry.path().join(MEMBERSHIP_DROP_IN);
+            if drop_in.is_file() {
+                remove(
+                    drop_in,
+                    format!("{NETWORKD_DIR}/{name}/{MEMBERSHIP_DROP_IN}"),
+                )?;
+                // Only empty directories go; someone else's drop-ins stay.
+                let _ = fs::remove_dir(entry.path());
+            }
+        } else if [".network", ".netdev", ".link"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
         {
-            fs::remove_file(entry.path()).map_err(|e| ApplyError::Io(entry.path(), e))?;
-            removed.push(relative);
+            remove(entry.path(), format!("{NETWORKD_DIR}/{name}"))?;
         }
     }
     removed.sort();

@@ -22,7 +22,7 @@ mod v2;
 pub mod value;
 
 pub use error::NetConfigError;
-pub use render::{render, RenderedFile, Renderer};
+pub use render::{render, Fidelity, RenderedFile, Renderer};
 pub use state::{MacNames, NetworkState};
 pub use value::{Dict, Val};
 
@@ -289,6 +289,7 @@ pub fn convert(
     bytes: &[u8],
     kind: InputKind,
     renderer: Renderer,
+    fidelity: Fidelity,
     macs: &MacNames,
 ) -> Result<Option<Conversion>, NetConfigError> {
     let Some(config) = load(input, bytes, kind, macs)? else {
@@ -296,7 +297,7 @@ pub fn convert(
     };
     let state = interpret(&config, renderer, macs)?;
     Ok(Some(Conversion {
-        files: render(&state, renderer),
+        files: render(&state, renderer, fidelity),
         warnings: state.warnings,
     }))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use egs_cloudconfig::yaml;
 use egs_netconfig::render::FILE_HEADER;
-use egs_netconfig::{convert, InputKind, MacNames, Renderer, Val};
+use egs_netconfig::{convert, Fidelity, InputKind, MacNames, Renderer, Val};
 
 fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/network")
@@ -81,6 +81,7 @@ fn render_case(case: &Path, kind: &str) -> BTreeMap<String, (String, u32)> {
         &input,
         InputKind::Yaml,
         renderer,
+        Fidelity::CloudInit,
         &MacNames::new(),
     )
     .unwrap_or_else(|e| panic!("{}: {kind}: {e}", case.display()))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use egs_netconfig::{convert, InputKind, MacNames, Renderer};
+use egs_netconfig::{convert, Fidelity, InputKind, MacNames, Renderer};
 
 /// Arguments, spelled as cloud-init spells them.
 #[derive(Debug, Args)]
@@ -28,6 +28,10 @@ pub struct NetConvertArgs {
     /// entries as that system would (repeatable). Without it no system interface is known.
     #[arg(short = 'm', long = "mac", value_name = "NAME,MAC")]
     macs: Vec<String>,
+    /// Also write what the system needs beyond cloud-init's files: networkd `.netdev`,
+    /// `.link` and membership drop-ins, a root-only netplan file (what `run` applies).
+    #[arg(long)]
+    complete: bool,
     /// Accepted for compatibility with cloud-init; output follows Debian's paths.
     #[arg(short = 'D', long, value_name = "DISTRO")]
     distro: Option<String>,
@@ -51,7 +55,12 @@ pub fn run(args: NetConvertArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let conversion = match convert(&input, &bytes, args.kind, args.output_kind, &macs) {
+    let fidelity = if args.complete {
+        Fidelity::Complete
+    } else {
+        Fidelity::CloudInit
+    };
+    let conversion = match convert(&input, &bytes, args.kind, args.output_kind, fidelity, &macs) {
         Ok(Some(conversion)) => conversion,
         Ok(None) => {
             eprintln!("egs-service: {input}: empty network configuration, nothing written");

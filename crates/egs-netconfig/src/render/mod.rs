@@ -4,6 +4,7 @@
 pub mod eni;
 pub mod netplan;
 pub mod networkd;
+pub mod networkd_devices;
 mod yaml;
 
 use std::fmt;
@@ -104,19 +105,50 @@ impl RenderedFile {
     }
 }
 
+/// How much to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fidelity {
+    /// Exactly the files cloud-init 22.4.2 writes (what `net-convert` shows by default
+    /// and the conformance tests compare).
+    #[default]
+    CloudInit,
+    /// What a system needs to come up as configured: for networkd also `.netdev` files for
+    /// bonds, bridges and VLANs, drop-ins attaching their members and `.link` files naming
+    /// interfaces by MAC; the netplan file readable by root only (it may hold wifi
+    /// passwords, and netplan warns about anything wider). Used when applying.
+    Complete,
+}
+
 /// Renders `state` with `renderer`.
-pub fn render(state: &NetworkState, renderer: Renderer) -> Vec<RenderedFile> {
+pub fn render(state: &NetworkState, renderer: Renderer, fidelity: Fidelity) -> Vec<RenderedFile> {
+    let complete = fidelity == Fidelity::Complete;
     match renderer {
-        Renderer::Netplan => vec![RenderedFile::new(
-            NETPLAN_PATH.into(),
-            format!("{FILE_HEADER}{}", netplan::render(state)),
-        )],
-        Renderer::Networkd => networkd::render(state)
-            .into_iter()
-            .map(|(name, body)| {
-                RenderedFile::new(format!("{NETWORKD_DIR}/10-cloud-init-{name}.network"), body)
-            })
-            .collect(),
+        Renderer::Netplan => {
+            let mut file = RenderedFile::new(
+                NETPLAN_PATH.into(),
+                format!("{FILE_HEADER}{}", netplan::render(state)),
+            );
+            if complete {
+                file.mode = 0o600;
+            }
+            vec![file]
+        }
+        Renderer::Networkd => {
+            let mut files: Vec<RenderedFile> = networkd::render(state)
+                .into_iter()
+                .map(|(name, body)| {
+                    RenderedFile::new(format!("{NETWORKD_DIR}/10-cloud-init-{name}.network"), body)
+                })
+                .collect();
+            if complete {
+                files.extend(
+                    networkd_devices::render(state)
+                        .into_iter()
+                        .map(|(path, body)| RenderedFile::new(path, body)),
+                );
+            }
+            files
+        }
         Renderer::Eni => vec![
             RenderedFile::new(
                 ENI_PATH.into(),
