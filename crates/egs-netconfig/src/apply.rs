@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::render::networkd_devices::MEMBERSHIP_DROP_IN;
+use crate::render::networkd_devices::DROP_IN;
 use crate::render::{render, Fidelity, Renderer, NETWORKD_DIR};
 use crate::{interpret, system, NetConfigError, NetworkConfig};
 
@@ -125,12 +125,9 @@ fn remove_stale_networkd(root: &Path, written: &[String]) -> Result<Vec<String>,
             continue;
         }
         if name.ends_with(".network.d") {
-            let drop_in = entry.path().join(MEMBERSHIP_DROP_IN);
+            let drop_in = entry.path().join(DROP_IN);
             if drop_in.is_file() {
-                remove(
-                    drop_in,
-                    format!("{NETWORKD_DIR}/{name}/{MEMBERSHIP_DROP_IN}"),
-                )?;
+                remove(drop_in, format!("{NETWORKD_DIR}/{name}/{DROP_IN}"))?;
                 // Only empty directories go; someone else's drop-ins stay.
                 let _ = fs::remove_dir(entry.path());
             }

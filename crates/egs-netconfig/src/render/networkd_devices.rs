@@ -1,11 +1,12 @@
 //! What systemd-networkd needs beyond cloud-init's `.network` files to bring a
-//! configuration up: `.netdev` files that create bonds, bridges and VLANs, drop-ins that
-//! attach members to them (`Bond=`, `Bridge=`, `VLAN=`), and `.link` files that give
-//! interfaces their configured names by MAC address.
+//! configuration up as written: `.netdev` files that create bonds, bridges and VLANs,
+//! `.link` files that give interfaces their configured names by MAC address, and one
+//! drop-in per interface (`10-cloud-init-<name>.network.d/50-egs.conf`) that attaches
+//! members (`Bond=`, `Bridge=`, `VLAN=`) and corrects what cloud-init 22.4.2's networkd
+//! renderer gets wrong: DHCPv6 and SLAAC subnet types it ignores, and a subnet MTU it
+//! drops (its netplan renderer honours both).
 //!
-//! cloud-init 22.4.2's networkd renderer writes none of these, so its bonds, bridges and
-//! VLANs never come up under networkd. They are additional files: the `.network` files
-//! stay identical to cloud-init's. Pure.
+//! These are additional files: the `.network` files stay identical to cloud-init's. Pure.
 
 use crate::state::NetworkState;
 use crate::value::{Dict, DictExt, Val};
@@ -15,22 +16,21 @@ use super::NETWORKD_DIR;
 /// One extra file: path relative to the root and body.
 pub type DeviceFile = (String, String);
 
-/// Name of the drop-in that attaches an interface to its bond, bridge or VLANs.
-pub const MEMBERSHIP_DROP_IN: &str = "50-egs-membership.conf";
+/// Name of the drop-in with what EGS adds to an interface's `.network` file.
+pub const DROP_IN: &str = "50-egs.conf";
 
-/// `.netdev`, `.link` and membership drop-ins for `state`.
+/// `.netdev` and `.link` files and `.network` drop-ins for `state`.
 pub fn render(state: &NetworkState) -> Vec<DeviceFile> {
     let mut files = Vec::new();
-    let mut memberships: Vec<(String, Vec<String>)> = Vec::new();
-    let mut member =
-        |iface: &str, line: String| match memberships.iter_mut().find(|(n, _)| n == iface) {
-            Some((_, lines)) => {
-                if !lines.contains(&line) {
-                    lines.push(line)
-                }
+    let mut additions: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |iface: &str, line: String| match additions.iter_mut().find(|(n, _)| n == iface) {
+        Some((_, lines)) => {
+            if !lines.contains(&line) {
+                lines.push(line)
             }
-            None => memberships.push((iface.to_string(), vec![line])),
-        };
+        }
+        None => additions.push((iface.to_string(), vec![line])),
+    };
 
     for iface in state.interfaces.values() {
         let name = iface.text_of("name").unwrap_or_default();
@@ -45,9 +45,9 @@ pub fn render(state: &NetworkState) -> Vec<DeviceFile> {
                 let primary = param(iface, "bond-primary").map(|p| p.py_str());
                 for (member_name, member_iface) in &state.interfaces {
                     if member_iface.text_of("bond-master").as_deref() == Some(name.as_str()) {
-                        member(member_name, format!("Bond={name}"));
+                        add(member_name, format!("Bond={name}"));
                         if primary.as_deref() == Some(member_name.as_str()) {
-                            member(member_name, "PrimarySlave=true".to_string());
+                            add(member_name, "PrimarySlave=true".to_string());
                         }
                     }
                 }
@@ -59,33 +59,97 @@ pub fn render(state: &NetworkState) -> Vec<DeviceFile> {
                     .and_then(Val::as_list)
                     .unwrap_or_default()
                 {
-                    member(&port.py_str(), format!("Bridge={name}"));
+                    add(&port.py_str(), format!("Bridge={name}"));
                 }
             }
             Some("vlan") => {
                 files.push((netdev_path(&name), vlan_netdev(iface, &name)));
                 if let Some(parent) = iface.text_of("vlan-raw-device") {
-                    member(&parent, format!("VLAN={name}"));
+                    add(&parent, format!("VLAN={name}"));
                 }
             }
             _ => {}
         }
     }
-    for (iface, lines) in memberships {
+    for iface in state.interfaces.values() {
+        let name = iface.text_of("name").unwrap_or_default();
+        for line in corrections(iface) {
+            add(&name, line);
+        }
+    }
+    for (iface, lines) in additions {
         if !state.interfaces.contains_key(&iface) {
             continue;
         }
-        let mut body = String::from("[Network]\n");
-        for line in lines {
-            body.push_str(&line);
-            body.push('\n');
+        let (link, network): (Vec<String>, Vec<String>) =
+            lines.into_iter().partition(|l| l.starts_with("MTUBytes="));
+        let mut body = String::new();
+        for (section, lines) in [("Link", link), ("Network", network)] {
+            if lines.is_empty() {
+                continue;
+            }
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(&format!("[{section}]\n"));
+            for line in lines {
+                body.push_str(&line);
+                body.push('\n');
+            }
         }
         files.push((
-            format!("{NETWORKD_DIR}/10-cloud-init-{iface}.network.d/{MEMBERSHIP_DROP_IN}"),
+            format!("{NETWORKD_DIR}/10-cloud-init-{iface}.network.d/{DROP_IN}"),
             body,
         ));
     }
     files
+}
+
+/// Settings cloud-init's `.network` file gets wrong for this interface: DHCP that leaves
+/// out DHCPv6 subnet types, SLAAC without router advertisements, subnet MTUs.
+fn corrections(iface: &Dict) -> Vec<String> {
+    let subnets: Vec<&Dict> = iface
+        .get("subnets")
+        .and_then(Val::as_list)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Val::as_map)
+        .collect();
+    let kinds: Vec<String> = subnets
+        .iter()
+        .map(|s| s.text_of("type").unwrap_or_default())
+        .collect();
+    let has = |names: &[&str]| kinds.iter().any(|k| names.contains(&k.as_str()));
+    let mut lines = Vec::new();
+    let v4 = has(&["dhcp", "dhcp4"]);
+    let v6_cloud_init = has(&["dhcp6"]);
+    // cloud-init's netplan renderer turns every dynamic IPv6 type into `dhcp6: true`.
+    let v6 = has(super::IPV6_DYNAMIC_TYPES);
+    if v6 != v6_cloud_init {
+        lines.push(format!("DHCP={}", if v4 { "yes" } else { "ipv6" }));
+    }
+    if has(&["ipv6_slaac", "ipv6_dhcpv6-stateless"])
+        && iface.get("accept-ra") != Some(&Val::Bool(false))
+    {
+        lines.push("IPv6AcceptRA=yes".to_string());
+    }
+    let static_mtu = |ipv6: bool| {
+        subnets
+            .iter()
+            .filter(|s| matches!(s.text("type"), Some("static" | "static6")))
+            .filter(|s| super::subnet_is_ipv6(s) == ipv6)
+            .find_map(|s| s.get("mtu").filter(|m| m.truthy()))
+            .map(Val::py_str)
+    };
+    if let Some(mtu) = static_mtu(false) {
+        if iface.get("mtu").map(Val::py_str) != Some(mtu.clone()) {
+            lines.push(format!("MTUBytes={mtu}"));
+        }
+    }
+    if let Some(mtu) = static_mtu(true) {
+        lines.push(format!("IPv6MTUBytes={mtu}"));
+    }
+    lines
 }
 
 fn netdev_path(name: &str) -> String {
@@ -277,20 +341,20 @@ bridges:
             "{bond}"
         );
         assert_eq!(
-            get("10-cloud-init-lan0.network.d/50-egs-membership.conf"),
+            get("10-cloud-init-lan0.network.d/50-egs.conf"),
             "[Network]\nBond=bond0\nPrimarySlave=true\n"
         );
         assert_eq!(
-            get("10-cloud-init-eth1.network.d/50-egs-membership.conf"),
+            get("10-cloud-init-eth1.network.d/50-egs.conf"),
             "[Network]\nBond=bond0\n"
         );
         assert_eq!(
-            get("10-cloud-init-bond0.network.d/50-egs-membership.conf"),
+            get("10-cloud-init-bond0.network.d/50-egs.conf"),
             "[Network]\nVLAN=bond0.7\n"
         );
         assert!(get("10-cloud-init-bond0.7.netdev").ends_with("[VLAN]\nId=7\n"));
         assert_eq!(
-            get("10-cloud-init-bond0.7.network.d/50-egs-membership.conf"),
+            get("10-cloud-init-bond0.7.network.d/50-egs.conf"),
             "[Network]\nBridge=br0\n"
         );
         let bridge = get("10-cloud-init-br0.netdev");
