@@ -254,7 +254,16 @@ pub fn interpret(
         .warnings
         .extend(config.warnings.iter().cloned());
     let result = match config.version {
-        2 if renderer == Renderer::Netplan => Ok(()),
+        2 if renderer == Renderer::Netplan => {
+            // netplan reads the document itself; check what we understand of it so a
+            // wrong address is reported here rather than by netplan at boot.
+            interpreter.lenient = true;
+            let checked = interpreter.run_v2(&config.document);
+            let warnings = std::mem::take(&mut interpreter.state.warnings);
+            interpreter = Interpreter::new(2, config.document.clone(), macs);
+            interpreter.state.warnings = warnings;
+            checked
+        }
         2 => interpreter.run_v2(&config.document),
         1 => {
             let commands = config

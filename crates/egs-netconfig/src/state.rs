@@ -81,6 +81,9 @@ pub(crate) struct Interpreter<'a> {
     pub(crate) state: NetworkState,
     interface_dns: IndexMap<String, (Vec<Val>, Vec<Val>)>,
     pub(crate) macs: &'a MacNames,
+    /// Checking a v2 document that netplan will read: sections and parameters only netplan
+    /// knows are passed over with a warning instead of refused.
+    pub(crate) lenient: bool,
 }
 
 impl<'a> Interpreter<'a> {
@@ -97,6 +100,7 @@ impl<'a> Interpreter<'a> {
             },
             interface_dns: IndexMap::new(),
             macs,
+            lenient: false,
         }
     }
 

@@ -3,10 +3,11 @@
 //! The one module with OS knowledge in this crate; other platforms add theirs here.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::render::Renderer;
 use crate::state::MacNames;
+use crate::value::Val;
 
 /// A network interface as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,44 @@ pub fn detect_renderer(root: &Path) -> Option<Renderer> {
     }
 }
 
+/// The system configuration file that turns network configuration off
+/// (`network: {config: disabled}` in `/etc/cloud/cloud.cfg` or `/etc/cloud/cloud.cfg.d/*.cfg`,
+/// as the header of every rendered file tells people to do), if any.
+pub fn disabled_by(root: &Path) -> Option<PathBuf> {
+    let mut candidates = vec![root.join("etc/cloud/cloud.cfg")];
+    if let Ok(entries) = fs::read_dir(root.join("etc/cloud/cloud.cfg.d")) {
+        let mut dropins: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cfg"))
+            .collect();
+        dropins.sort();
+        candidates.extend(dropins);
+    }
+    // Later files override earlier ones, as cloud-init merges them.
+    let mut disabled_by = None;
+    for path in candidates {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(Some(node)) = egs_cloudconfig::yaml::load(&text, 0) else {
+            continue;
+        };
+        let Val::Map(doc) = Val::from_node(&node) else {
+            continue;
+        };
+        let Some(Val::Map(network)) = doc.get("network") else {
+            continue;
+        };
+        match network.get("config") {
+            Some(Val::Str(s)) if s == "disabled" => disabled_by = Some(path),
+            Some(_) => disabled_by = None,
+            None => {}
+        }
+    }
+    disabled_by
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +225,22 @@ mod tests {
         assert_eq!(detect_renderer(root.path()), Some(Renderer::Networkd));
         touch("usr/sbin/netplan");
         assert_eq!(detect_renderer(root.path()), Some(Renderer::Netplan));
+    }
+
+    #[test]
+    fn the_header_promise_disables_network_configuration() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(disabled_by(root.path()), None);
+        let dir = root.path().join("etc/cloud/cloud.cfg.d");
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("99-disable-network-config.cfg");
+        fs::write(&file, "network: {config: disabled}\n").unwrap();
+        assert_eq!(disabled_by(root.path()), Some(file));
+        fs::write(
+            dir.join("99-zz-enable.cfg"),
+            "network: {config: {version: 2}}\n",
+        )
+        .unwrap();
+        assert_eq!(disabled_by(root.path()), None);
     }
 }

@@ -7,6 +7,7 @@
 //! routes become subnets. Pure.
 
 use crate::error::{index, join, PlaceError};
+use crate::ip;
 use crate::state::{Fault, Interpreter};
 use crate::value::{dict, Dict, DictExt, Val};
 
@@ -89,10 +90,16 @@ impl Interpreter<'_> {
                     );
                     continue;
                 }
+                other if self.lenient => {
+                    self.state
+                        .warnings
+                        .push(format!("{other}: passed to netplan unchecked"));
+                    continue;
+                }
                 other => {
                     return Err(PlaceError::new(
                         other,
-                        "unknown section (known: ethernets, bonds, bridges, vlans, wifis; netplan passes every other section through)",
+                        "unknown section (this renderer knows ethernets, bonds, bridges, vlans and wifis; only netplan takes the others)",
                     ))
                 }
             };
@@ -200,13 +207,23 @@ impl Interpreter<'_> {
             }
             let mut params = Dict::new();
             for (name, value) in &parameters {
-                let v1 = v1_param(table, name).ok_or_else(|| {
-                    PlaceError::new(
-                        join(&join(&place, "parameters"), name),
-                        format!("unknown {kind} parameter"),
-                    )
-                })?;
-                params.insert(v1.into(), value.clone());
+                let param_place = join(&join(&place, "parameters"), name);
+                match v1_param(table, name) {
+                    Some(v1) => {
+                        params.insert(v1.into(), value.clone());
+                    }
+                    None if self.lenient => self
+                        .state
+                        .warnings
+                        .push(format!("{param_place}: passed to netplan unchecked")),
+                    None => {
+                        return Err(PlaceError::new(
+                            param_place,
+                            format!("unknown {kind} parameter"),
+                        )
+                        .into())
+                    }
+                }
             }
             let mut command = dict([
                 ("type", kind.into()),
@@ -265,8 +282,13 @@ impl Interpreter<'_> {
                 .and_then(Val::as_map)
                 .and_then(|m| m.get("macaddress"))
                 .filter(|m| m.truthy());
-            if let Some(real) = mac.and_then(|mac| self.macs.name_of(&mac.py_str())) {
-                iface = real.to_string();
+            // The name the interface was registered under: `set-name` wins over the
+            // system's name for the MAC, as in `ethernets` (cloud-init 22.4.2 looks the MAC
+            // up regardless and fails with a KeyError when both are given).
+            if !cfg.truthy("set-name") {
+                if let Some(real) = mac.and_then(|mac| self.macs.name_of(&mac.py_str())) {
+                    iface = real.to_string();
+                }
             }
             self.set_interface_dns(&iface, &command, &place)?;
         }
@@ -389,13 +411,24 @@ fn addresses_of(cfg: &Dict, place: &str) -> Result<Vec<String>, PlaceError> {
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| match item {
-            Val::Str(s) => Ok(s.clone()),
-            Val::Map(m) if m.len() == 1 => Ok(m.keys().next().expect("one key").clone()),
-            other => Err(PlaceError::new(
-                index(&place, i),
-                format!("expected an address string, got a {}", other.type_name()),
-            )),
+        .map(|(i, item)| {
+            let address = match item {
+                Val::Str(s) => s.clone(),
+                Val::Map(m) if m.len() == 1 => m.keys().next().expect("one key").clone(),
+                other => {
+                    return Err(PlaceError::new(
+                        index(&place, i),
+                        format!("expected an address string, got a {}", other.type_name()),
+                    ))
+                }
+            };
+            if ip::network_family(&address).is_none() {
+                return Err(PlaceError::new(
+                    index(&place, i),
+                    format!("'{address}' is not a valid IP network"),
+                ));
+            }
+            Ok(address)
         })
         .collect()
 }

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use egs_cloudconfig::yaml;
-use egs_netconfig::render::FILE_HEADER;
-use egs_netconfig::{convert, Fidelity, InputKind, MacNames, Renderer, Val};
+use egs_netconfig::{convert, Fidelity, InputKind, MacNames, Renderer};
+
+mod common;
 
 fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/network")
@@ -33,44 +33,6 @@ fn cases() -> Vec<PathBuf> {
         .collect();
     cases.sort();
     cases
-}
-
-/// Non-blank, non-comment lines, trimmed.
-fn significant_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
-}
-
-/// ENI stanzas (blank-line separated, header dropped, lines trimmed), sorted. Comment
-/// lines inside stanzas stay: `# control-alias eth0` is how ENI marks an alias.
-fn eni_stanzas(text: &str) -> Vec<String> {
-    let body = text
-        .strip_prefix(FILE_HEADER)
-        .expect("ENI file starts with the header");
-    let mut stanzas: Vec<String> = body
-        .split("\n\n")
-        .map(|block| {
-            let lines: Vec<&str> = block
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            lines.join("\n")
-        })
-        .filter(|s| !s.is_empty())
-        .collect();
-    stanzas.sort();
-    stanzas
-}
-
-fn yaml_data(text: &str, what: &str) -> Val {
-    let node = yaml::load(text, 0)
-        .unwrap_or_else(|e| panic!("{what}: not YAML: {e}"))
-        .unwrap_or_else(|| panic!("{what}: empty"));
-    Val::from_node(&node)
 }
 
 fn render_case(case: &Path, kind: &str) -> BTreeMap<String, (String, u32)> {
@@ -129,21 +91,7 @@ fn every_case_matches_cloud_init() {
                         "{name} {kind} {path}: mode {mode:o}, cloud-init {want_mode:o}"
                     ));
                 }
-                let same = if path.ends_with(".network") {
-                    significant_lines(got) == significant_lines(&expected)
-                } else if path.ends_with(".yaml") {
-                    yaml_data(got, &format!("{name} ours"))
-                        == yaml_data(&expected, &format!("{name} oracle"))
-                } else if path.ends_with(".rules") {
-                    *got == expected
-                } else {
-                    let corrected: String = expected
-                        .lines()
-                        .filter(|l| !quirk_lines.contains(&l.trim().to_string()))
-                        .map(|l| format!("{l}\n"))
-                        .collect();
-                    eni_stanzas(got) == eni_stanzas(&corrected)
-                };
+                let same = common::equivalent(path, got, &expected, &quirk_lines);
                 if !same {
                     failures.push(format!(
                         "{name} {kind} {path}:\n--- ours\n{got}\n--- cloud-init\n{expected}"

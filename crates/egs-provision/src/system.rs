@@ -35,6 +35,9 @@ pub enum SystemError {
     /// An unknown user or group.
     #[error("{0}")]
     Lookup(String),
+    /// Input that cannot be applied (a network-config with an error, naming the key).
+    #[error("{0}")]
+    Input(String),
 }
 
 /// An account from `/etc/passwd`.

@@ -999,3 +999,239 @@ fn passwords_timezone_boothook_power_state_and_single_stages() {
         ])
     );
 }
+
+impl Sandbox {
+    /// A network interface in the sandbox's `/sys/class/net` (a physical one has `device`).
+    fn nic(&self, name: &str, mac: &str) {
+        let dir = self.root.join("sys/class/net").join(name);
+        std::fs::create_dir_all(dir.join("device")).unwrap();
+        std::fs::write(dir.join("address"), format!("{mac}\n")).unwrap();
+        std::fs::write(dir.join("carrier"), "1\n").unwrap();
+    }
+
+    /// Makes the sandbox look like it has this network stack installed.
+    fn install(&self, files: &[&str]) {
+        for file in files {
+            let path = self.root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+    }
+
+    fn mode(&self, path: &str) -> u32 {
+        std::fs::metadata(self.root.join(path)).unwrap().mode() & 0o7777
+    }
+}
+
+fn module_message(status: &Value, module: &str) -> String {
+    status["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == module)
+        .and_then(|m| m["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+const NETWORK_CONFIG_V2: &str = "network:
+  version: 2
+  ethernets:
+    lan:
+      match: {macaddress: '52:54:00:AA:00:01'}
+      set-name: lan0
+      addresses: [192.0.2.10/24, '2001:db8::10/64']
+      routes: [{to: default, via: 192.0.2.1}]
+      nameservers: {addresses: [192.0.2.53], search: [example.test]}
+";
+
+#[test]
+fn network_config_is_rendered_before_networking_once_per_instance_and_bad_input_loses_nothing() {
+    let s = sandbox();
+    s.nic("ens3", "52:54:00:aa:00:01");
+    s.install(&["usr/sbin/netplan"]);
+    let seed = |name: &str, iid: &str, network_config: &str| {
+        s.seed_iso(
+            name,
+            "cidata",
+            &[
+                ("meta-data", &format!("instance-id: {iid}\n")),
+                (
+                    "user-data",
+                    &format!("#cloud-config\nhostname: {iid}-host\n"),
+                ),
+                ("network-config", network_config),
+            ],
+        )
+    };
+    let iso = seed("one", "iid-one", NETWORK_CONFIG_V2);
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap(), "--stage", "local"]);
+    assert_eq!(code, 0, "{output}");
+    let status = s.status(&[]);
+    assert_eq!(
+        result_of(&status, "apply_network_config"),
+        "done",
+        "{status}"
+    );
+    assert_eq!(
+        result_of(&status, "set_hostname"),
+        "",
+        "the local stage ran alone"
+    );
+    let netplan = s.read("etc/netplan/50-cloud-init.yaml");
+    // The document is netplan's own format: passed through under `network:`.
+    let expected = Process::new(common::binary("egs-service"))
+        .args(["net-convert", "-k", "yaml", "-O", "netplan", "-p"])
+        .arg(s.work.join("one-src/network-config"))
+        .arg("-d")
+        .arg(s.work.join("expected"))
+        .status()
+        .unwrap();
+    assert!(expected.success());
+    assert_eq!(
+        netplan,
+        std::fs::read_to_string(s.work.join("expected/etc/netplan/50-cloud-init.yaml")).unwrap()
+    );
+    assert!(
+        netplan.contains("set-name: lan0") && netplan.contains("to: default"),
+        "{netplan}"
+    );
+    assert_eq!(
+        s.mode("etc/netplan/50-cloud-init.yaml"),
+        0o600,
+        "netplan file is root's only"
+    );
+
+    // The rest of the stages; the network module is per instance and does not run again.
+    std::fs::write(
+        s.root.join("etc/netplan/50-cloud-init.yaml"),
+        "edited by hand\n",
+    )
+    .unwrap();
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(s.read("etc/netplan/50-cloud-init.yaml"), "edited by hand\n");
+    assert_eq!(s.read("etc/hostname"), "iid-one-host\n");
+
+    // A new instance with a wrong address: the module fails naming the key, the file of
+    // the last good configuration stays, and every other module still runs.
+    std::fs::write(s.root.join("etc/netplan/50-cloud-init.yaml"), &netplan).unwrap();
+    let bad = NETWORK_CONFIG_V2.replace("192.0.2.10/24", "192.0.2.300/24");
+    let iso = seed("two", "iid-two", &bad);
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_ne!(code, 0, "{output}");
+    let status = s.status(&[]);
+    assert_eq!(
+        result_of(&status, "apply_network_config"),
+        "failed",
+        "{status}"
+    );
+    let message = module_message(&status, "apply_network_config");
+    assert!(
+        message.contains("NoCloud network-config: ethernets.lan.addresses[0]: '192.0.2.300/24' is not a valid IP network"),
+        "{message}"
+    );
+    assert_eq!(s.read("etc/netplan/50-cloud-init.yaml"), netplan);
+    assert_eq!(s.read("etc/hostname"), "iid-two-host\n");
+    assert_eq!(result_of(&status, "set_hostname"), "done", "{status}");
+}
+
+#[test]
+fn configdrive_network_data_for_networkd_and_the_dhcp_fallback_for_ifupdown() {
+    // ConfigDrive's network_data.json, links named through the system's MACs, on a
+    // system with systemd-networkd.
+    let s = sandbox();
+    s.nic("ens3", "fa:16:3e:00:00:01");
+    s.nic("ens4", "fa:16:3e:00:00:02");
+    s.install(&["lib/systemd/systemd-networkd"]);
+    let network_data = r#"{
+      "links": [
+        {"id": "tap-a", "type": "ovs", "ethernet_mac_address": "FA:16:3E:00:00:01", "mtu": 1450},
+        {"id": "tap-b", "type": "phy", "ethernet_mac_address": "fa:16:3e:00:00:02"},
+        {"id": "vlan-7", "type": "vlan", "vlan_link": "tap-b", "vlan_id": 7, "vlan_mac_address": "fa:16:3e:00:00:02"}
+      ],
+      "networks": [
+        {"id": "n1", "link": "tap-a", "type": "ipv4", "ip_address": "198.51.100.5", "netmask": "255.255.255.0",
+         "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "198.51.100.1"}]},
+        {"id": "n2", "link": "vlan-7", "type": "ipv4_dhcp"}
+      ],
+      "services": [{"type": "dns", "address": "198.51.100.53"}]
+    }"#;
+    let cd = s.seed_iso(
+        "cd",
+        "config-2",
+        &[
+            ("openstack/latest/meta_data.json", r#"{"uuid": "cd-net"}"#),
+            ("openstack/latest/network_data.json", network_data),
+        ],
+    );
+    let (code, output) = s.run(&["--devices", cd.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    let dir = "etc/systemd/network";
+    let ens3 = s.read(&format!("{dir}/10-cloud-init-ens3.network"));
+    for line in [
+        "Name=ens3",
+        "MACAddress=fa:16:3e:00:00:01",
+        "MTUBytes=1450",
+        "Address=198.51.100.5/24",
+        "Destination=0.0.0.0/0",
+        "Gateway=198.51.100.1",
+        "DNS=198.51.100.53",
+    ] {
+        assert!(ens3.lines().any(|l| l == line), "{line} missing:\n{ens3}");
+    }
+    let vlan = s.read(&format!("{dir}/10-cloud-init-ens4.7.network"));
+    assert!(vlan.contains("DHCP=ipv4"), "{vlan}");
+    assert!(s
+        .read(&format!("{dir}/10-cloud-init-ens4.7.netdev"))
+        .contains("Kind=vlan\n"));
+    assert_eq!(
+        s.read(&format!("{dir}/10-cloud-init-ens4.network.d/50-egs.conf")),
+        "[Network]\nVLAN=ens4.7\n"
+    );
+    assert_eq!(s.mode(&format!("{dir}/10-cloud-init-ens3.network")), 0o644);
+
+    // No network-config at all, on a system with ifupdown: DHCP on the first interface.
+    let s = sandbox();
+    s.nic("eth1", "52:54:00:00:00:02");
+    s.nic("eth0", "52:54:00:00:00:01");
+    s.install(&["sbin/ifup", "etc/network/interfaces"]);
+    let iso = s.seed_iso(
+        "seed",
+        "cidata",
+        &[("meta-data", "instance-id: iid-fallback\n")],
+    );
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    let eni = s.read("etc/network/interfaces.d/50-cloud-init");
+    assert!(eni.contains("\nauto eth0\niface eth0 inet dhcp\n"), "{eni}");
+    assert!(!eni.contains("eth1"), "{eni}");
+    assert_eq!(
+        s.read("etc/udev/rules.d/70-persistent-net.rules"),
+        "SUBSYSTEM==\"net\", ACTION==\"add\", DRIVERS==\"?*\", ATTR{address}==\"52:54:00:00:00:01\", NAME=\"eth0\"\n"
+    );
+
+    // The file header's promise: a cloud.cfg.d file with `network: {config: disabled}`.
+    let s = sandbox();
+    s.nic("eth0", "52:54:00:00:00:01");
+    s.install(&["usr/sbin/netplan"]);
+    std::fs::create_dir_all(s.root.join("etc/cloud/cloud.cfg.d")).unwrap();
+    std::fs::write(
+        s.root
+            .join("etc/cloud/cloud.cfg.d/99-disable-network-config.cfg"),
+        "network: {config: disabled}\n",
+    )
+    .unwrap();
+    let iso = s.seed_iso(
+        "seed",
+        "cidata",
+        &[
+            ("meta-data", "instance-id: iid-off\n"),
+            ("network-config", NETWORK_CONFIG_V2),
+        ],
+    );
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(!s.root.join("etc/netplan").exists());
+    assert_eq!(result_of(&s.status(&[]), "apply_network_config"), "done");
+}

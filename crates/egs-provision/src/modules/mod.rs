@@ -8,6 +8,7 @@ pub use commands::MAX_REBOOTS;
 mod final_message;
 mod growpart;
 mod hostname;
+mod network;
 mod ssh;
 mod users_groups;
 mod write_files;
@@ -108,6 +109,7 @@ pub struct Module {
 /// All modules in order.
 pub fn all() -> Vec<Module> {
     vec![
+        network::APPLY_NETWORK_CONFIG,
         commands::BOOTCMD,
         write_files::WRITE_FILES,
         growpart::GROWPART,

@@ -1,0 +1,83 @@
+//! `apply_network_config`: the datasource's network configuration (NoCloud/KVP
+//! `network-config`, ConfigDrive `network_data.json`) or, without one, DHCP on the first
+//! interface, rendered for the network stack the system uses and written before networking
+//! starts. Once per instance, as cloud-init does by default.
+//!
+//! A network configuration that cannot be read fails this module only: the error names the
+//! key, nothing is written, and every other module still runs.
+
+use egs_netconfig::apply::{apply, ApplyError, Outcome as NetOutcome};
+use egs_netconfig::{load, system as net_system, InputKind};
+
+use super::{Context, Module, ModuleResult, Outcome, Stage};
+use crate::state::Frequency;
+use crate::system::SystemError;
+
+/// `apply_network_config`.
+pub const APPLY_NETWORK_CONFIG: Module = Module {
+    name: "apply_network_config",
+    stage: Stage::Local,
+    frequency: Frequency::PerInstance,
+    run: apply_network_config,
+};
+
+fn apply_network_config(ctx: &mut Context) -> ModuleResult {
+    let root = ctx.system.layout.root.clone();
+    if let Some(file) = net_system::disabled_by(&root) {
+        ctx.log.push(format!(
+            "network configuration disabled by {}",
+            file.strip_prefix(&root).unwrap_or(&file).display()
+        ));
+        return Ok(Outcome::NothingToDo);
+    }
+    let ds = ctx.datasource;
+    let config = match &ds.network_config {
+        None => None,
+        Some(bytes) => {
+            let (kind, name) = if ds.source == "ConfigDrive" {
+                (InputKind::NetworkDataJson, "network_data.json")
+            } else {
+                (InputKind::Yaml, "network-config")
+            };
+            let input = format!("{} {name}", ds.source);
+            let macs = net_system::mac_names(&root);
+            load(&input, bytes, kind, &macs).map_err(|e| SystemError::Input(e.to_string()))?
+        }
+    };
+    match apply(&root, config, None) {
+        Ok(NetOutcome::Written {
+            renderer,
+            source,
+            files,
+            removed,
+            warnings,
+        }) => {
+            ctx.log.push(format!(
+                "{source} rendered for {renderer}: {}",
+                files.join(", ")
+            ));
+            if !removed.is_empty() {
+                ctx.log.push(format!(
+                    "removed from an earlier instance: {}",
+                    removed.join(", ")
+                ));
+            }
+            ctx.log
+                .extend(warnings.into_iter().map(|w| format!("warning: {w}")));
+            Ok(Outcome::Done)
+        }
+        Ok(NetOutcome::Disabled) => {
+            ctx.log
+                .push("network-config says config: disabled; networking left alone".into());
+            Ok(Outcome::NothingToDo)
+        }
+        Ok(NetOutcome::NothingToConfigure) => {
+            ctx.log.push(
+                "no network-config and no interface for the DHCP fallback; nothing written".into(),
+            );
+            Ok(Outcome::NothingToDo)
+        }
+        Err(ApplyError::Io(path, source)) => Err(SystemError::Io { path, source }),
+        Err(e) => Err(SystemError::Input(e.to_string())),
+    }
+}

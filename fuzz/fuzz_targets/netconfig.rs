@@ -1,0 +1,37 @@
+//! The network-config loader (v1/v2 YAML, or network_data.json when the first byte is odd),
+//! the interpreter and all three renderers on arbitrary input: errors are fine, panics and
+//! hangs are not, and every netplan file written must load back as YAML.
+#![no_main]
+
+use egs_netconfig::{interpret, load, render, Fidelity, InputKind, MacNames, Renderer};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, input)) = data.split_first() else {
+        return;
+    };
+    let kind = if selector & 1 == 0 {
+        InputKind::Yaml
+    } else {
+        InputKind::NetworkDataJson
+    };
+    let mut macs = MacNames::new();
+    macs.insert("52:54:00:12:34:56", "eth0");
+    macs.insert("fa:16:3e:00:00:01", "ens3");
+    let Ok(Some(config)) = load("fuzz", input, kind, &macs) else {
+        return;
+    };
+    for renderer in [Renderer::Netplan, Renderer::Networkd, Renderer::Eni] {
+        let Ok(state) = interpret(&config, renderer, &macs) else {
+            continue;
+        };
+        for fidelity in [Fidelity::CloudInit, Fidelity::Complete] {
+            for file in render(&state, renderer, fidelity) {
+                if renderer == Renderer::Netplan {
+                    egs_cloudconfig::yaml::load(&file.contents, 0)
+                        .expect("our netplan file is YAML");
+                }
+            }
+        }
+    }
+});
