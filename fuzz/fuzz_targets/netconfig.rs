@@ -22,10 +22,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for renderer in [Renderer::Netplan, Renderer::Networkd, Renderer::Eni] {
-        let Ok(state) = interpret(&config, renderer, &macs) else {
-            continue;
-        };
         for fidelity in [Fidelity::CloudInit, Fidelity::Complete] {
+            let Ok(state) = interpret(&config, renderer, fidelity, &macs) else {
+                continue;
+            };
             for file in render(&state, renderer, fidelity) {
                 if renderer == Renderer::Netplan {
                     egs_cloudconfig::yaml::load(&file.contents, 0)

@@ -77,7 +77,8 @@ pub fn apply(
         None => system::detect_renderer(root).ok_or(ApplyError::NoRenderer)?,
     };
     let macs = system::mac_names(root);
-    let state = interpret(&config, renderer, &macs).map_err(ApplyError::Config)?;
+    let state =
+        interpret(&config, renderer, Fidelity::Complete, &macs).map_err(ApplyError::Config)?;
     let files = render(&state, renderer, Fidelity::Complete);
     let mut written = Vec::new();
     for file in &files {

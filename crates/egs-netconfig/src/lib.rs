@@ -241,14 +241,18 @@ fn load_network_data(
 /// Interprets a loaded configuration for `renderer`.
 ///
 /// netplan gets a v2 document as it is (cloud-init passes it through); every other
-/// renderer gets v2 translated to the v1 model. `macs` gives v2 `match.macaddress` entries
-/// without `set-name` the system's interface name.
+/// renderer gets v2 translated to the v1 model, exactly as cloud-init 22.4.2 does with
+/// [`Fidelity::CloudInit`], keeping route metrics and prefixes with
+/// [`Fidelity::Complete`]. `macs` gives v2 `match.macaddress` entries without `set-name`
+/// the system's interface name.
 pub fn interpret(
     config: &NetworkConfig,
     renderer: Renderer,
+    fidelity: Fidelity,
     macs: &MacNames,
 ) -> Result<NetworkState, NetConfigError> {
     let mut interpreter = Interpreter::new(config.version, config.document.clone(), macs);
+    interpreter.fidelity = fidelity;
     interpreter
         .state
         .warnings
@@ -304,7 +308,7 @@ pub fn convert(
     let Some(config) = load(input, bytes, kind, macs)? else {
         return Ok(None);
     };
-    let state = interpret(&config, renderer, macs)?;
+    let state = interpret(&config, renderer, fidelity, macs)?;
     Ok(Some(Conversion {
         files: render(&state, renderer, fidelity),
         warnings: state.warnings,

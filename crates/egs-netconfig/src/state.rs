@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 
 use crate::error::{index, join, PlaceError};
 use crate::ip::{self, Family};
+use crate::render::Fidelity;
 use crate::value::{dict, Dict, DictExt, Val};
 
 /// Interface names by MAC address (lower-case, colon form), as the system sees them.
@@ -84,6 +85,9 @@ pub(crate) struct Interpreter<'a> {
     /// Checking a v2 document that netplan will read: sections and parameters only netplan
     /// knows are passed over with a warning instead of refused.
     pub(crate) lenient: bool,
+    /// `CloudInit` reproduces 22.4.2 exactly; `Complete` keeps what its v1 model loses of
+    /// v2 routes (metric, a /0 prefix, host routes written without a prefix).
+    pub(crate) fidelity: Fidelity,
 }
 
 impl<'a> Interpreter<'a> {
@@ -101,6 +105,7 @@ impl<'a> Interpreter<'a> {
             interface_dns: IndexMap::new(),
             macs,
             lenient: false,
+            fidelity: Fidelity::CloudInit,
         }
     }
 
@@ -190,7 +195,11 @@ impl<'a> Interpreter<'a> {
                 iface.insert(k.clone(), v.clone());
             }
         }
-        let subnets = normalize_subnets(command.get("subnets"), &join(place, "subnets"))?;
+        let subnets = normalize_subnets(
+            command.get("subnets"),
+            &join(place, "subnets"),
+            self.fidelity,
+        )?;
         let flag = |key: &str| {
             command
                 .value(key)
@@ -328,7 +337,7 @@ impl<'a> Interpreter<'a> {
     /// `type: route`: a route not bound to an interface.
     pub(crate) fn route(&mut self, command: &Dict, place: &str) -> Result<(), Fault> {
         require(command, &["destination"])?;
-        let route = normalize_route(command, place)?;
+        let route = normalize_route(command, place, self.fidelity)?;
         self.state.routes.push(route);
         Ok(())
     }
@@ -404,7 +413,11 @@ fn parse_dns(command: &Dict) -> (Vec<Val>, Vec<Val>) {
     (listed("address"), listed("search"))
 }
 
-fn normalize_subnets(subnets: Option<&Val>, place: &str) -> Result<Vec<Dict>, PlaceError> {
+fn normalize_subnets(
+    subnets: Option<&Val>,
+    place: &str,
+    fidelity: Fidelity,
+) -> Result<Vec<Dict>, PlaceError> {
     let Some(subnets) = subnets.filter(|s| s.truthy()) else {
         return Ok(Vec::new());
     };
@@ -419,21 +432,25 @@ fn normalize_subnets(subnets: Option<&Val>, place: &str) -> Result<Vec<Dict>, Pl
                     format!("expected a mapping, got a {}", subnet.type_name()),
                 )
             })?;
-            normalize_subnet(subnet, &place)
+            normalize_subnet(subnet, &place, fidelity)
         })
         .collect()
 }
 
 /// A subnet with falsy values dropped, its address split into address and prefix (static
 /// subnets), its routes normalized and DNS lists split.
-pub(crate) fn normalize_subnet(subnet: &Dict, place: &str) -> Result<Dict, PlaceError> {
+pub(crate) fn normalize_subnet(
+    subnet: &Dict,
+    place: &str,
+    fidelity: Fidelity,
+) -> Result<Dict, PlaceError> {
     let mut normal: Dict = subnet
         .iter()
         .filter(|(_, v)| v.truthy())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if matches!(subnet.text("type"), Some("static" | "static6")) {
-        let net = normalize_net_keys(&normal, &["address", "ip_address"], place)?;
+        let net = normalize_net_keys(&normal, &["address", "ip_address"], place, fidelity)?;
         normal.extend(net);
     }
     let routes = match subnet.get("routes") {
@@ -448,7 +465,7 @@ pub(crate) fn normalize_subnet(subnet: &Dict, place: &str) -> Result<Dict, Place
                     let route = route
                         .as_map()
                         .ok_or_else(|| PlaceError::new(place.as_str(), "expected a mapping"))?;
-                    normalize_route(route, &place)
+                    normalize_route(route, &place, fidelity)
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -480,7 +497,11 @@ pub(crate) fn normalize_subnet(subnet: &Dict, place: &str) -> Result<Dict, Place
 
 /// A route with `destination` renamed to `network`, prefix and netmask filled in and the
 /// metric an integer.
-pub(crate) fn normalize_route(route: &Dict, place: &str) -> Result<Dict, PlaceError> {
+pub(crate) fn normalize_route(
+    route: &Dict,
+    place: &str,
+    fidelity: Fidelity,
+) -> Result<Dict, PlaceError> {
     let mut normal: Dict = route
         .iter()
         .filter(|(_, v)| !matches!(v, Val::Null) && v.as_str() != Some(""))
@@ -490,7 +511,7 @@ pub(crate) fn normalize_route(route: &Dict, place: &str) -> Result<Dict, PlaceEr
         normal.insert("network".into(), destination);
         normal.shift_remove("destination");
     }
-    let net = normalize_net_keys(&normal, &["network", "destination"], place)?;
+    let net = normalize_net_keys(&normal, &["network", "destination"], place, fidelity)?;
     normal.extend(net);
     if let Some(metric) = normal.get("metric").filter(|m| m.truthy()).cloned() {
         let value = python_int(&metric).ok_or_else(|| {
@@ -505,14 +526,18 @@ pub(crate) fn normalize_route(route: &Dict, place: &str) -> Result<Dict, PlaceEr
 }
 
 /// The address key split into address and `prefix`, with `netmask` for IPv4.
+/// cloud-init drops falsy values first, so a prefix of 0 is lost and a normalized `::/0`
+/// read again becomes `::/64`; [`Fidelity::Complete`] keeps it.
 fn normalize_net_keys(
     network: &Dict,
     address_keys: &[&str],
     place: &str,
+    fidelity: Fidelity,
 ) -> Result<Dict, PlaceError> {
+    let keep_zero_prefix = fidelity == Fidelity::Complete;
     let mut net: Dict = network
         .iter()
-        .filter(|(_, v)| v.truthy())
+        .filter(|(k, v)| v.truthy() || (keep_zero_prefix && *k == "prefix" && **v == Val::Int(0)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let Some(addr_key) = address_keys.iter().copied().find(|k| net.truthy(k)) else {

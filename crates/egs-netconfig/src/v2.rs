@@ -8,7 +8,8 @@
 
 use crate::error::{index, join, PlaceError};
 use crate::ip;
-use crate::state::{Fault, Interpreter};
+use crate::render::Fidelity;
+use crate::state::{normalize_route, Fault, Interpreter};
 use crate::value::{dict, Dict, DictExt, Val};
 
 /// netplan bond parameter → v1 `params` key.
@@ -148,7 +149,7 @@ impl Interpreter<'_> {
                     command.insert(key.into(), v.clone());
                 }
             }
-            let subnets = subnets_of(cfg, &place)?;
+            let subnets = subnets_of(cfg, &place, self.fidelity)?;
             if !subnets.is_empty() {
                 command.insert("subnets".into(), subnets_val(subnets));
             }
@@ -170,7 +171,7 @@ impl Interpreter<'_> {
             if let Some(mtu) = cfg.get("mtu") {
                 command.insert("mtu".into(), mtu.clone());
             }
-            let subnets = subnets_of(cfg, &place)?;
+            let subnets = subnets_of(cfg, &place, self.fidelity)?;
             if !subnets.is_empty() {
                 command.insert("subnets".into(), subnets_val(subnets));
             }
@@ -241,7 +242,7 @@ impl Interpreter<'_> {
             if let Some(mtu) = cfg.get("mtu") {
                 command.insert("mtu".into(), mtu.clone());
             }
-            let subnets = subnets_of(cfg, &place)?;
+            let subnets = subnets_of(cfg, &place, self.fidelity)?;
             if !subnets.is_empty() {
                 command.insert("subnets".into(), subnets_val(subnets));
             }
@@ -310,7 +311,7 @@ fn subnets_val(subnets: Vec<Dict>) -> Val {
 }
 
 /// DHCP, addresses, gateways, name servers and routes of a v2 device as v1 subnets.
-fn subnets_of(cfg: &Dict, place: &str) -> Result<Vec<Dict>, PlaceError> {
+fn subnets_of(cfg: &Dict, place: &str, fidelity: Fidelity) -> Result<Vec<Dict>, PlaceError> {
     let mut subnets = Vec::new();
     for family in ["4", "6"] {
         if cfg.truthy(&format!("dhcp{family}")) {
@@ -382,9 +383,23 @@ fn subnets_of(cfg: &Dict, place: &str) -> Result<Vec<Dict>, PlaceError> {
                 None => Val::Null,
             };
             // cloud-init 22.4 carries only destination and gateway of a v2 route into
-            // the v1 model (metric, mtu and on-link are netplan-only).
-            let v1 = dict([("destination", to), ("gateway", via)]);
-            routes.push(Val::Map(crate::state::normalize_route(&v1, &route_place)?));
+            // the v1 model, and reads a destination without a prefix as a v1 network
+            // (/24 or /64). Complete fidelity keeps the metric and, as netplan does,
+            // reads such a destination as one host.
+            let mut v1 = dict([("destination", to), ("gateway", via)]);
+            if fidelity == Fidelity::Complete {
+                if let Some(Val::Str(to)) = v1.get("destination").cloned() {
+                    if !to.contains('/') {
+                        let host = if to.contains(':') { 128 } else { 32 };
+                        v1.insert("destination".into(), Val::Str(format!("{to}/{host}")));
+                    }
+                }
+                if let Some(metric) = route.get("metric") {
+                    v1.insert("metric".into(), metric.clone());
+                }
+            }
+            let normalized = normalize_route(&v1, &route_place, fidelity)?;
+            routes.push(Val::Map(normalized));
         }
     }
     if !subnets.is_empty() && !routes.is_empty() {

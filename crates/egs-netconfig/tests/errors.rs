@@ -158,5 +158,5 @@ fn bounded_and_never_panicking() {
     .unwrap()
     .unwrap();
     assert!(disabled.is_disabled());
-    assert!(interpret(&disabled, Renderer::Eni, &macs).is_err());
+    assert!(interpret(&disabled, Renderer::Eni, Fidelity::CloudInit, &macs).is_err());
 }

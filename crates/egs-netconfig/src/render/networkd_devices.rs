@@ -295,14 +295,14 @@ fn vlan_netdev(iface: &Dict, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{interpret, load, InputKind, MacNames, Renderer};
+    use crate::{interpret, load, Fidelity, InputKind, MacNames, Renderer};
 
     fn devices(yaml: &str) -> Vec<DeviceFile> {
         let macs = MacNames::new();
         let config = load("test", yaml.as_bytes(), InputKind::Yaml, &macs)
             .unwrap()
             .unwrap();
-        render(&interpret(&config, Renderer::Networkd, &macs).unwrap())
+        render(&interpret(&config, Renderer::Networkd, Fidelity::Complete, &macs).unwrap())
     }
 
     #[test]
