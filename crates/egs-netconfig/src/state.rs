@@ -160,21 +160,33 @@ impl<'a> Interpreter<'a> {
     /// Interface-scoped `nameserver` commands, attached once every interface is known.
     fn attach_interface_dns(&mut self) -> Result<(), PlaceError> {
         for (name, (nameservers, search)) in std::mem::take(&mut self.interface_dns) {
-            let Some(iface) = self.state.interfaces.get_mut(&name) else {
-                return Err(PlaceError::new(
-                    "config",
-                    format!("nameserver given for interface {name}, but interface {name} does not exist"),
-                ));
-            };
-            iface.insert(
-                "dns".into(),
-                Val::Map(dict([
-                    ("addresses", Val::List(nameservers)),
-                    ("search", Val::List(search)),
-                ])),
+            let missing = format!(
+                "nameserver given for interface {name}, but interface {name} does not exist"
             );
+            self.set_dns(&name, "addresses", nameservers, search)
+                .ok_or_else(|| PlaceError::new("config", missing))?;
         }
         Ok(())
+    }
+
+    /// Sets an interface's `dns` as cloud-init stores it: v1 calls the servers
+    /// `addresses`, v2 `nameservers`. `None` when there is no such interface.
+    fn set_dns(
+        &mut self,
+        iface: &str,
+        servers_key: &str,
+        nameservers: Vec<Val>,
+        search: Vec<Val>,
+    ) -> Option<()> {
+        let dns = Val::Map(dict([
+            (servers_key, Val::List(nameservers)),
+            ("search", Val::List(search)),
+        ]));
+        self.state
+            .interfaces
+            .get_mut(iface)?
+            .insert("dns".into(), dns);
+        Some(())
     }
 
     /// `type: physical` (and loopback, infiniband, and the base of every other device).
@@ -285,13 +297,7 @@ impl<'a> Interpreter<'a> {
         }
         self.physical(command, place)?;
         let ports = command["bridge_interfaces"].clone();
-        let params = match command.value("params") {
-            Some(Val::Map(params)) => params.clone(),
-            Some(_) => {
-                return Err(PlaceError::new(join(place, "params"), "expected a mapping").into())
-            }
-            None => Dict::new(),
-        };
+        let params = crate::v2::optional_mapping(command, "params", place)?;
         let iface = self.interface_mut(command);
         iface.insert("bridge_ports".into(), ports);
         for (k, v) in params {
@@ -351,21 +357,14 @@ impl<'a> Interpreter<'a> {
     ) -> Result<(), Fault> {
         require(command, &["address"])?;
         let (nameservers, search) = parse_dns(command);
-        let Some(entry) = self.state.interfaces.get_mut(iface) else {
-            return Err(PlaceError::new(
-                place,
-                format!("nameservers given for {iface}, which is not a configured interface"),
-            )
-            .into());
-        };
-        entry.insert(
-            "dns".into(),
-            Val::Map(dict([
-                ("nameservers", Val::List(nameservers)),
-                ("search", Val::List(search)),
-            ])),
-        );
-        Ok(())
+        self.set_dns(iface, "nameservers", nameservers, search)
+            .ok_or_else(|| {
+                PlaceError::new(
+                    place,
+                    format!("nameservers given for {iface}, which is not a configured interface"),
+                )
+                .into()
+            })
     }
 
     fn interface_mut(&mut self, command: &Dict) -> &mut Dict {

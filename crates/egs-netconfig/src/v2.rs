@@ -114,17 +114,7 @@ impl Interpreter<'_> {
         for (key, cfg) in devices {
             let place = join(section, key);
             let cfg = device_config(cfg, &place)?;
-            let matcher = match cfg.get("match") {
-                Some(Val::Map(m)) => m.clone(),
-                None | Some(Val::Null) => Dict::new(),
-                Some(other) => {
-                    return Err(PlaceError::new(
-                        join(&place, "match"),
-                        format!("expected a mapping, got a {}", other.type_name()),
-                    )
-                    .into())
-                }
-            };
+            let matcher = optional_mapping(cfg, "match", &place)?;
             let mac = matcher.get("macaddress").filter(|m| m.truthy()).cloned();
             let name = if cfg.truthy("set-name") {
                 cfg["set-name"].clone()
@@ -189,17 +179,7 @@ impl Interpreter<'_> {
         for (key, cfg) in devices {
             let place = join(section, key);
             let cfg = device_config(cfg, &place)?;
-            let mut parameters = match cfg.get("parameters") {
-                Some(Val::Map(p)) => p.clone(),
-                None | Some(Val::Null) => Dict::new(),
-                Some(other) => {
-                    return Err(PlaceError::new(
-                        join(&place, "parameters"),
-                        format!("expected a mapping, got a {}", other.type_name()),
-                    )
-                    .into())
-                }
-            };
+            let mut parameters = optional_mapping(cfg, "parameters", &place)?;
             // netplan accepts the old misspelling too (LP: #1756701).
             if let Some(value) = parameters.shift_remove("gratuitious-arp") {
                 if value.truthy() {
@@ -294,6 +274,18 @@ impl Interpreter<'_> {
             self.set_interface_dns(&iface, &command, &place)?;
         }
         Ok(())
+    }
+}
+
+/// The mapping under `key`; absent or null is empty, anything else an error.
+pub(crate) fn optional_mapping(cfg: &Dict, key: &str, place: &str) -> Result<Dict, PlaceError> {
+    match cfg.get(key) {
+        Some(Val::Map(m)) => Ok(m.clone()),
+        None | Some(Val::Null) => Ok(Dict::new()),
+        Some(other) => Err(PlaceError::new(
+            join(place, key),
+            format!("expected a mapping, got a {}", other.type_name()),
+        )),
     }
 }
 
