@@ -12,6 +12,9 @@ use crate::render::Fidelity;
 use crate::state::{normalize_route, Fault, Interpreter};
 use crate::value::{dict, Dict, DictExt, Val};
 
+/// Interface key holding a v2 `match.name` pattern (only with `Fidelity::Complete`).
+pub(crate) const MATCH_NAME: &str = "egs-match-name";
+
 /// netplan bond parameter → v1 `params` key.
 const BOND_PARAMS: &[(&str, &str)] = &[
     ("ad-select", "bond-ad-select"),
@@ -143,7 +146,18 @@ impl Interpreter<'_> {
             if !subnets.is_empty() {
                 command.insert("subnets".into(), subnets_val(subnets));
             }
+            let registered = command["name"].py_str();
             self.physical(&command, &place)?;
+            // netplan matches `match: {name: …}` (a glob) when there is no set-name;
+            // cloud-init 22.4.2 matches the entry's key instead. Complete fidelity keeps
+            // the pattern for networkd's [Match] Name=.
+            if self.fidelity == Fidelity::Complete && !cfg.truthy("set-name") {
+                if let Some(pattern) = matcher.get("name").filter(|n| n.truthy()) {
+                    if let Some(iface) = self.state.interfaces.get_mut(&registered) {
+                        iface.insert(MATCH_NAME.into(), pattern.clone());
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -209,6 +209,16 @@ impl System {
         self.run(&cmd).map(|_| ())
     }
 
+    /// Turns netplan's YAML into the backend's files now (`netplan generate`): its systemd
+    /// generator ran at boot, before the local stage wrote the configuration. A sandbox
+    /// only records it.
+    pub fn netplan_generate(&self) -> Result<(), SystemError> {
+        if self.is_sandbox() {
+            return self.record_action("netplan", "generate");
+        }
+        self.run(&Command::new(["netplan", "generate"])).map(|_| ())
+    }
+
     /// Reboots, powers off or halts through the init system (a sandbox only records it).
     pub fn power(
         &self,

@@ -1101,6 +1101,11 @@ fn network_config_is_rendered_before_networking_once_per_instance_and_bad_input_
         0o600,
         "netplan file is root's only"
     );
+    let actions = s.read("var/lib/eryph/provisioning/sandbox-actions.log");
+    assert!(
+        actions.contains("netplan generate\n"),
+        "netplan generate follows (recorded in a sandbox): {actions}"
+    );
 
     // The rest of the stages; the network module is per instance and does not run again.
     std::fs::write(

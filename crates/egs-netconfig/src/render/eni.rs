@@ -37,6 +37,7 @@ const NOT_OPTIONS: &[&str] = &[
     "subnets",
     "type",
     "dns",
+    crate::v2::MATCH_NAME,
 ];
 
 /// Options written once per element of their list value.

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::state::NetworkState;
+use crate::v2::MATCH_NAME;
 use crate::value::{Dict, DictExt, Val};
 
 /// The lines of one `.network` file, by section.
@@ -82,8 +83,13 @@ pub fn render(state: &NetworkState) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = Vec::new();
     for iface in state.interfaces.values() {
         let mut sections = Sections::default();
+        let name_key = if iface.contains_key(MATCH_NAME) {
+            MATCH_NAME
+        } else {
+            "name"
+        };
         for (key, section_key) in [
-            ("name", "Name"),
+            (name_key, "Name"),
             ("driver", "Driver"),
             ("mac_address", "MACAddress"),
         ] {
@@ -289,5 +295,44 @@ fn joined(value: &Val) -> String {
     match value {
         Val::List(items) => items.iter().map(Val::py_str).collect::<Vec<_>>().join(" "),
         other => other.py_str(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{convert, Fidelity, InputKind, MacNames, Renderer};
+
+    fn network_file(yaml: &str, fidelity: Fidelity) -> (String, String) {
+        let files = convert(
+            "t",
+            yaml.as_bytes(),
+            InputKind::Yaml,
+            Renderer::Networkd,
+            fidelity,
+            &MacNames::new(),
+        )
+        .unwrap()
+        .unwrap()
+        .files;
+        let file = files
+            .into_iter()
+            .find(|f| f.path.ends_with(".network"))
+            .unwrap();
+        (file.path, file.contents)
+    }
+
+    #[test]
+    fn a_name_pattern_matches_by_pattern_when_applying() {
+        let yaml =
+            "version: 2\nethernets:\n  uplinks:\n    match: {name: 'enp2*'}\n    dhcp4: true\n";
+        let (path, body) = network_file(yaml, Fidelity::CloudInit);
+        assert_eq!(path, "etc/systemd/network/10-cloud-init-uplinks.network");
+        assert!(
+            body.contains("Name=uplinks\n"),
+            "cloud-init 22.4.2 matches the key: {body}"
+        );
+        let (path, body) = network_file(yaml, Fidelity::Complete);
+        assert_eq!(path, "etc/systemd/network/10-cloud-init-uplinks.network");
+        assert!(body.contains("[Match]\nName=enp2*\n"), "{body}");
     }
 }

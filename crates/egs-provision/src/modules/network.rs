@@ -1,13 +1,14 @@
 //! `apply_network_config`: the datasource's network configuration (NoCloud/KVP
 //! `network-config`, ConfigDrive `network_data.json`) or, without one, DHCP on the first
 //! interface, rendered for the network stack the system uses and written before networking
-//! starts. Once per instance, as cloud-init does by default.
+//! starts (for netplan followed by `netplan generate`, as cloud-init does: netplan's boot
+//! generator has already run). Once per instance, as cloud-init does by default.
 //!
 //! A network configuration that cannot be read fails this module only: the error names the
 //! key, nothing is written, and every other module still runs.
 
 use egs_netconfig::apply::{apply, ApplyError, Outcome as NetOutcome};
-use egs_netconfig::{load, system as net_system, InputKind};
+use egs_netconfig::{load, system as net_system, InputKind, Renderer};
 
 use super::{Context, Module, ModuleResult, Outcome, Stage};
 use crate::state::Frequency;
@@ -56,6 +57,9 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
                 "{source} rendered for {renderer}: {}",
                 files.join(", ")
             ));
+            if renderer == Renderer::Netplan {
+                ctx.system.netplan_generate()?;
+            }
             if !removed.is_empty() {
                 ctx.log.push(format!(
                     "removed from an earlier instance: {}",
