@@ -1174,9 +1174,10 @@ fn configdrive_network_data_for_networkd_and_the_dhcp_fallback_for_ifupdown() {
     assert_eq!(code, 0, "{output}");
     let dir = "etc/systemd/network";
     let ens3 = s.read(&format!("{dir}/10-cloud-init-ens3.network"));
+    // Matched by the permanent MAC alone, so it applies before and after a rename.
+    assert!(!ens3.contains("Name="), "{ens3}");
     for line in [
-        "Name=ens3",
-        "MACAddress=fa:16:3e:00:00:01",
+        "PermanentMACAddress=fa:16:3e:00:00:01",
         "MTUBytes=1450",
         "Address=198.51.100.5/24",
         "Destination=0.0.0.0/0",

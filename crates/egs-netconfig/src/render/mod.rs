@@ -134,7 +134,7 @@ pub fn render(state: &NetworkState, renderer: Renderer, fidelity: Fidelity) -> V
             vec![file]
         }
         Renderer::Networkd => {
-            let mut files: Vec<RenderedFile> = networkd::render(state)
+            let mut files: Vec<RenderedFile> = networkd::render(state, fidelity)
                 .into_iter()
                 .map(|(name, body)| {
                     RenderedFile::new(format!("{NETWORKD_DIR}/10-cloud-init-{name}.network"), body)

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::render::Fidelity;
 use crate::state::NetworkState;
 use crate::v2::MATCH_NAME;
 use crate::value::{Dict, DictExt, Val};
@@ -79,22 +80,40 @@ fn sorted(lines: &[String]) -> Vec<String> {
 }
 
 /// `(interface name, file body)` for every interface, in state order.
-pub fn render(state: &NetworkState) -> Vec<(String, String)> {
+///
+/// With [`Fidelity::Complete`] a physical interface with a MAC is matched by its permanent
+/// MAC alone: on the boot that renames it (its `.link` file) it still has the kernel's
+/// name, and a bond or VLAN that borrows the MAC has no permanent one. A v2 name pattern
+/// is matched as a pattern.
+pub fn render(state: &NetworkState, fidelity: Fidelity) -> Vec<(String, String)> {
+    let complete = fidelity == Fidelity::Complete;
     let mut files: Vec<(String, String)> = Vec::new();
     for iface in state.interfaces.values() {
         let mut sections = Sections::default();
+        let by_permanent_mac = complete
+            && iface.text("type") == Some("physical")
+            && iface.get("mac_address").is_some_and(Val::truthy);
         let name_key = if iface.contains_key(MATCH_NAME) {
             MATCH_NAME
         } else {
             "name"
         };
-        for (key, section_key) in [
+        let mut matches = vec![
             (name_key, "Name"),
             ("driver", "Driver"),
             ("mac_address", "MACAddress"),
-        ] {
+        ];
+        if by_permanent_mac {
+            matches = vec![("driver", "Driver"), ("mac_address", "PermanentMACAddress")];
+        }
+        for (key, section_key) in matches {
             if let Some(v) = iface.get(key).filter(|v| v.truthy()) {
-                sections.add("Match", section_key, v.py_str());
+                let value = if by_permanent_mac && key == "mac_address" {
+                    v.py_str().to_lowercase()
+                } else {
+                    v.py_str()
+                };
+                sections.add("Match", section_key, value);
             }
         }
         if let Some(mtu) = iface.get("mtu").filter(|v| v.truthy()) {
