@@ -10,6 +10,9 @@ use crate::value::{Dict, Val};
 /// Spaces per nesting level (cloud-init's netplan files use four).
 const INDENT: usize = 4;
 
+/// YAML allows implicit keys of at most 1024 characters; longer ones are written explicitly.
+const MAX_SIMPLE_KEY: usize = 1000;
+
 /// Writes `map` as a YAML document body; with `sort_keys`, keys in code point order at
 /// every level (as PyYAML's `dump` does by default).
 pub fn to_yaml(map: &Dict, sort_keys: bool) -> String {
@@ -32,7 +35,16 @@ impl Writer {
             if !(i == 0 && first_inline) {
                 pad(out, col);
             }
-            out.push_str(&scalar_text(key));
+            let key = scalar_text(key);
+            if key.len() > MAX_SIMPLE_KEY {
+                // Too long for an implicit key: the explicit `? key` / `: value` form.
+                out.push_str("? ");
+                out.push_str(&key);
+                out.push('\n');
+                pad(out, col);
+            } else {
+                out.push_str(&key);
+            }
             out.push(':');
             self.after_key(out, value, col);
         }
@@ -193,5 +205,28 @@ mod tests {
         assert!(text.contains("'52:54:00:12:34:00'"), "{text}");
         assert!(text.contains("'on'"), "{text}");
         assert!(text.starts_with("ethernets:\n    eth0:\n"), "{text}");
+    }
+
+    #[test]
+    fn long_keys_are_written_explicitly() {
+        let long = "k".repeat(1500);
+        for value in [
+            Val::str("v"),
+            Val::List(vec!["a".into(), "b".into()]),
+            Val::Map(dict([("x", Val::Int(1))])),
+        ] {
+            let doc = dict([
+                (long.as_str(), value.clone()),
+                (
+                    "list",
+                    Val::List(vec![Val::Map(dict([(long.as_str(), value)]))]),
+                ),
+            ]);
+            let text = to_yaml(&doc, false);
+            let loaded = yaml::load(&text, 0)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"))
+                .unwrap();
+            assert_eq!(Val::from_node(&loaded), Val::Map(doc), "{text}");
+        }
     }
 }
