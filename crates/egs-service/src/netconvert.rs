@@ -97,10 +97,14 @@ pub fn run(args: NetConvertArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Writes one output file. This is a preview in a directory of the user's choosing, as
+/// cloud-init's net-convert writes it: no fsync (applying the configuration to a system
+/// goes through `egs_netconfig::apply`, which writes atomically and durably).
 fn write(directory: &Path, relative: &str, data: &[u8], mode: u32) -> Result<(), String> {
     let path = directory.join(relative);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    egs_sys::fs::write_atomic(&path, data, mode).map_err(|e| format!("{}: {e}", path.display()))
+    fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+    egs_sys::fs::set_mode(&path, mode).map_err(|e| format!("{}: {e}", path.display()))
 }
