@@ -11,6 +11,8 @@
 //! and writes the files under a root directory; [`system`] reads the interfaces the system
 //! has (names, MACs) behind one module so other platforms can be added.
 
+#![warn(missing_docs)]
+
 pub mod apply;
 pub mod error;
 pub mod ip;
