@@ -74,6 +74,7 @@ fn killed_runs_resume_without_repeating_completed_modules() {
         .unwrap()
         .max(5);
     let mut rng = Rng(0x5eed_cafe_f00d);
+    let mut window_us = full_run_ms * 1000;
     let mut kills = 0;
     let mut runs_after_completion = 0;
     for run in 0..RUNS {
@@ -95,13 +96,19 @@ fn killed_runs_resume_without_repeating_completed_modules() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_micros(rng.next(full_run_ms * 1000));
+        let deadline = Instant::now() + Duration::from_micros(rng.next(window_us));
         while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(1));
         }
+        // The window follows how long runs really take: a run that finished before its
+        // deadline narrows it, a killed one widens it again (resuming runs that skip
+        // completed modules are shorter than the calibrated whole run).
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills += 1;
+            window_us = (window_us * 5 / 4).min(full_run_ms * 1000);
+        } else {
+            window_us = (window_us * 3 / 4).max(1000);
         }
         child.wait().unwrap();
         if state.join("state.json").exists() {
