@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::render::networkd_devices::DROP_IN;
 use crate::render::{render, Fidelity, Renderer, NETWORKD_DIR};
-use crate::{interpret, system, NetConfigError, NetworkConfig};
+use crate::system::{self, SystemInterface};
+use crate::{interpret, NetConfigError, NetworkConfig};
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,15 +60,19 @@ impl std::error::Error for ApplyError {}
 
 /// Renders `config` (or, when `None`, the fallback for the system's first interface) with
 /// `renderer` (or the one the system uses) and writes the files under `root`.
+///
+/// `interfaces` are the system's ([`system::interfaces`]), read once by the caller, which
+/// needed them to load the configuration too.
 pub fn apply(
     root: &Path,
     config: Option<NetworkConfig>,
     renderer: Option<Renderer>,
+    interfaces: &[SystemInterface],
 ) -> Result<Outcome, ApplyError> {
     let config = match config {
         Some(config) if config.is_disabled() => return Ok(Outcome::Disabled),
         Some(config) => config,
-        None => match system::fallback_interface(root) {
+        None => match system::fallback_interface(interfaces) {
             Some((name, mac)) => NetworkConfig::fallback(&name, &mac),
             None => return Ok(Outcome::NothingToConfigure),
         },
@@ -76,7 +81,7 @@ pub fn apply(
         Some(r) => r,
         None => system::detect_renderer(root).ok_or(ApplyError::NoRenderer)?,
     };
-    let macs = system::mac_names(root);
+    let macs = system::mac_names(interfaces);
     let state =
         interpret(&config, renderer, Fidelity::Complete, &macs).map_err(ApplyError::Config)?;
     let files = render(&state, renderer, Fidelity::Complete);

@@ -52,9 +52,9 @@ pub fn interfaces(root: &Path) -> Vec<SystemInterface> {
 }
 
 /// Interface names by MAC.
-pub fn mac_names(root: &Path) -> MacNames {
+pub fn mac_names(interfaces: &[SystemInterface]) -> MacNames {
     let mut macs = MacNames::new();
-    for iface in interfaces(root) {
+    for iface in interfaces {
         if let Some(mac) = &iface.mac {
             macs.insert(mac, &iface.name);
         }
@@ -64,9 +64,9 @@ pub fn mac_names(root: &Path) -> MacNames {
 
 /// The interface cloud-init's fallback configures: a physical interface with a MAC,
 /// one with carrier first, then by name (`eth0` before `eth1`).
-pub fn fallback_interface(root: &Path) -> Option<(String, String)> {
-    let mut candidates: Vec<SystemInterface> = interfaces(root)
-        .into_iter()
+pub fn fallback_interface(interfaces: &[SystemInterface]) -> Option<(String, String)> {
+    let mut candidates: Vec<&SystemInterface> = interfaces
+        .iter()
         .filter(|i| i.physical && i.name != "lo" && i.mac.is_some())
         .collect();
     candidates.sort_by(|a, b| {
@@ -75,9 +75,8 @@ pub fn fallback_interface(root: &Path) -> Option<(String, String)> {
             .then_with(|| natural_cmp(&a.name, &b.name))
     });
     candidates
-        .into_iter()
-        .next()
-        .map(|i| (i.name, i.mac.expect("filtered on mac")))
+        .first()
+        .map(|i| (i.name.clone(), i.mac.clone().expect("filtered on mac")))
 }
 
 /// Names compared with their digit runs as numbers (`eth2` < `eth10`).
@@ -193,16 +192,16 @@ mod tests {
         nic(root.path(), "eth10", "AA:00:00:00:00:10", true, false);
         nic(root.path(), "eth2", "aa:00:00:00:00:02", true, false);
         assert_eq!(
-            fallback_interface(root.path()),
+            fallback_interface(&interfaces(root.path())),
             Some(("eth2".into(), "aa:00:00:00:00:02".into()))
         );
         nic(root.path(), "eth10", "AA:00:00:00:00:10", true, true);
         assert_eq!(
-            fallback_interface(root.path()),
+            fallback_interface(&interfaces(root.path())),
             Some(("eth10".into(), "aa:00:00:00:00:10".into()))
         );
         assert_eq!(
-            mac_names(root.path()).name_of("AA:00:00:00:00:10"),
+            mac_names(&interfaces(root.path())).name_of("AA:00:00:00:00:10"),
             Some("eth10")
         );
     }

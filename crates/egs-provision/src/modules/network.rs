@@ -31,6 +31,7 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
         ));
         return Ok(Outcome::NothingToDo);
     }
+    let interfaces = net_system::interfaces(&root);
     let ds = ctx.datasource;
     let config = match &ds.network_config {
         None => None,
@@ -41,11 +42,11 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
                 (InputKind::Yaml, "network-config")
             };
             let input = format!("{} {name}", ds.source);
-            let macs = net_system::mac_names(&root);
+            let macs = net_system::mac_names(&interfaces);
             load(&input, bytes, kind, &macs).map_err(|e| SystemError::Input(e.to_string()))?
         }
     };
-    match apply(&root, config, None) {
+    match apply(&root, config, None, &interfaces) {
         Ok(NetOutcome::Written {
             renderer,
             source,
