@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::value::Val;
+
 /// A network-config that cannot be used, with the input it came from and where in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfigError {
@@ -55,6 +57,11 @@ impl PlaceError {
             place: place.into(),
             message: message.into(),
         }
+    }
+
+    /// `expected <what>, got a <type>` at `place`, for a value of the wrong type.
+    pub fn expected(place: impl Into<String>, what: &str, got: &Val) -> Self {
+        Self::new(place, format!("expected {what}, got a {}", got.type_name()))
     }
 
     /// Names the input.

@@ -30,6 +30,7 @@ pub use value::{Dict, Val};
 
 use egs_cloudconfig::yaml;
 
+use crate::error::PlaceError;
 use crate::state::Interpreter;
 use crate::value::DictExt;
 
@@ -150,26 +151,16 @@ fn load_yaml(input: &str, text: &str) -> Result<Option<NetworkConfig>, NetConfig
         )
     })?;
     let Some(node) = node else { return Ok(None) };
-    let Val::Map(mut document) = Val::from_node(&node) else {
-        return Err(NetConfigError::new(
-            input,
-            "",
-            format!(
-                "expected a mapping, got a {}",
-                Val::from_node(&node).type_name()
-            ),
-        ));
+    let mut document = match Val::from_node(&node) {
+        Val::Map(document) => document,
+        other => return Err(PlaceError::expected("", "a mapping", &other).in_input(input)),
     };
     if document.contains_key("network") {
         document = match document.shift_remove("network") {
             Some(Val::Map(inner)) => inner,
             Some(Val::Null) => return Ok(None),
             Some(other) => {
-                return Err(NetConfigError::new(
-                    input,
-                    "network",
-                    format!("expected a mapping, got a {}", other.type_name()),
-                ))
+                return Err(PlaceError::expected("network", "a mapping", &other).in_input(input))
             }
             None => unreachable!("checked above"),
         };
@@ -279,7 +270,7 @@ pub fn interpret(
                 .unwrap_or_default();
             interpreter.run_v1(commands, "config")
         }
-        _ => Err(error::PlaceError::new(
+        _ => Err(PlaceError::new(
             "",
             "no network configuration (config: disabled)",
         )),

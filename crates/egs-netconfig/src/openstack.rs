@@ -284,18 +284,12 @@ fn array<'v>(root: &'v Dict, key: &str) -> Result<&'v [Val], PlaceError> {
     match root.get(key) {
         None | Some(Val::Null) => Ok(&[]),
         Some(Val::List(items)) => Ok(items),
-        Some(other) => Err(PlaceError::new(
-            key,
-            format!("expected a list, got a {}", other.type_name()),
-        )),
+        Some(other) => Err(PlaceError::expected(key, "a list", other)),
     }
 }
 
 fn object<'v>(value: &'v Val, place: &str) -> Result<&'v Dict, PlaceError> {
-    value.as_map().ok_or_else(|| {
-        PlaceError::new(
-            place,
-            format!("expected an object, got a {}", value.type_name()),
-        )
-    })
+    value
+        .as_map()
+        .ok_or_else(|| PlaceError::expected(place, "an object", value))
 }

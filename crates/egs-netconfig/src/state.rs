@@ -129,12 +129,7 @@ impl<'a> Interpreter<'a> {
     pub(crate) fn run_v1(&mut self, commands: &[Val], place: &str) -> Result<(), PlaceError> {
         for (i, command) in commands.iter().enumerate() {
             let place = index(place, i);
-            let Some(command) = command.as_map() else {
-                return Err(PlaceError::new(
-                    place,
-                    format!("expected a mapping, got a {}", command.type_name()),
-                ));
-            };
+            let command = command.expect_map(&place)?;
             let kind = command
                 .text("type")
                 .ok_or_else(|| PlaceError::new(join(&place, "type"), "missing or not a string"))?;
@@ -267,7 +262,7 @@ impl<'a> Interpreter<'a> {
             iface.insert(k.clone(), v.clone());
         }
         iface.insert("bond-slaves".into(), "none".into());
-        for member in list_of(&command["bond_interfaces"], &join(place, "bond_interfaces"))? {
+        for member in command["bond_interfaces"].expect_list(&join(place, "bond_interfaces"))? {
             let member_name = member.py_str();
             if !self.state.interfaces.contains_key(&member_name) {
                 let placeholder = dict([("name", member.clone()), ("type", "bond".into())]);
@@ -290,7 +285,7 @@ impl<'a> Interpreter<'a> {
     pub(crate) fn bridge(&mut self, command: &Dict, place: &str) -> Result<(), Fault> {
         require(command, &["name", "bridge_interfaces"])?;
         let ports_place = join(place, "bridge_interfaces");
-        for port in list_of(&command["bridge_interfaces"], &ports_place)? {
+        for port in command["bridge_interfaces"].expect_list(&ports_place)? {
             if !self.state.interfaces.contains_key(&port.py_str()) {
                 self.physical(&dict([("name", port.clone())]), place)?;
             }
@@ -392,16 +387,6 @@ pub(crate) fn require(command: &Dict, keys: &[&str]) -> Result<(), Fault> {
     }
 }
 
-/// The items of a list value (a lone scalar is an error: cloud-init would iterate it).
-fn list_of<'v>(value: &'v Val, place: &str) -> Result<&'v [Val], PlaceError> {
-    value.as_list().ok_or_else(|| {
-        PlaceError::new(
-            place,
-            format!("expected a list, got a {}", value.type_name()),
-        )
-    })
-}
-
 /// `address` and `search` of a nameserver command, each a list or a single value.
 fn parse_dns(command: &Dict) -> (Vec<Val>, Vec<Val>) {
     let listed = |key: &str| match command.get(key) {
@@ -420,18 +405,13 @@ fn normalize_subnets(
     let Some(subnets) = subnets.filter(|s| s.truthy()) else {
         return Ok(Vec::new());
     };
-    list_of(subnets, place)?
+    subnets
+        .expect_list(place)?
         .iter()
         .enumerate()
         .map(|(i, subnet)| {
             let place = index(place, i);
-            let subnet = subnet.as_map().ok_or_else(|| {
-                PlaceError::new(
-                    place.as_str(),
-                    format!("expected a mapping, got a {}", subnet.type_name()),
-                )
-            })?;
-            normalize_subnet(subnet, &place, fidelity)
+            normalize_subnet(subnet.expect_map(&place)?, &place, fidelity)
         })
         .collect()
 }
@@ -456,7 +436,8 @@ pub(crate) fn normalize_subnet(
         None | Some(Val::Null) => Vec::new(),
         Some(routes) => {
             let routes_place = join(place, "routes");
-            list_of(routes, &routes_place)?
+            routes
+                .expect_list(&routes_place)?
                 .iter()
                 .enumerate()
                 .map(|(i, route)| {
@@ -481,12 +462,10 @@ pub(crate) fn normalize_subnet(
                 normal.insert(key.into(), Val::List(split));
             }
             Some(other) => {
-                return Err(PlaceError::new(
+                return Err(PlaceError::expected(
                     join(place, key),
-                    format!(
-                        "expected a list or a space-separated string, got a {}",
-                        other.type_name()
-                    ),
+                    "a list or a space-separated string",
+                    other,
                 ))
             }
         }

@@ -77,9 +77,10 @@ impl Interpreter<'_> {
                 Val::Map(devices) => devices,
                 Val::Null => &empty,
                 other => {
-                    return Err(PlaceError::new(
+                    return Err(PlaceError::expected(
                         section.as_str(),
-                        format!("expected a mapping of devices, got a {}", other.type_name()),
+                        "a mapping of devices",
+                        other,
                     ))
                 }
             };
@@ -116,7 +117,7 @@ impl Interpreter<'_> {
     fn ethernets(&mut self, devices: &Dict, section: &str) -> Result<(), Fault> {
         for (key, cfg) in devices {
             let place = join(section, key);
-            let cfg = device_config(cfg, &place)?;
+            let cfg = cfg.expect_map(&place)?;
             let matcher = optional_mapping(cfg, "match", &place)?;
             let mac = matcher.get("macaddress").filter(|m| m.truthy()).cloned();
             let name = if cfg.truthy("set-name") {
@@ -165,7 +166,7 @@ impl Interpreter<'_> {
     fn vlans(&mut self, devices: &Dict, section: &str) -> Result<(), Fault> {
         for (key, cfg) in devices {
             let place = join(section, key);
-            let cfg = device_config(cfg, &place)?;
+            let cfg = cfg.expect_map(&place)?;
             let mut command = dict([
                 ("type", "vlan".into()),
                 ("name", key.as_str().into()),
@@ -192,7 +193,7 @@ impl Interpreter<'_> {
         };
         for (key, cfg) in devices {
             let place = join(section, key);
-            let cfg = device_config(cfg, &place)?;
+            let cfg = cfg.expect_map(&place)?;
             let mut parameters = optional_mapping(cfg, "parameters", &place)?;
             // netplan accepts the old misspelling too (LP: #1756701).
             if let Some(value) = parameters.shift_remove("gratuitious-arp") {
@@ -296,20 +297,8 @@ pub(crate) fn optional_mapping(cfg: &Dict, key: &str, place: &str) -> Result<Dic
     match cfg.get(key) {
         Some(Val::Map(m)) => Ok(m.clone()),
         None | Some(Val::Null) => Ok(Dict::new()),
-        Some(other) => Err(PlaceError::new(
-            join(place, key),
-            format!("expected a mapping, got a {}", other.type_name()),
-        )),
+        Some(other) => Err(PlaceError::expected(join(place, key), "a mapping", other)),
     }
-}
-
-fn device_config<'v>(cfg: &'v Val, place: &str) -> Result<&'v Dict, PlaceError> {
-    cfg.as_map().ok_or_else(|| {
-        PlaceError::new(
-            place,
-            format!("expected a mapping, got a {}", cfg.type_name()),
-        )
-    })
 }
 
 fn subnets_val(subnets: Vec<Dict>) -> Val {
@@ -368,13 +357,7 @@ fn subnets_of(cfg: &Dict, place: &str, fidelity: Fidelity) -> Result<Vec<Dict>, 
     let mut routes = Vec::new();
     if let Some(list) = cfg.value("routes") {
         let routes_place = join(place, "routes");
-        let list = list.as_list().ok_or_else(|| {
-            PlaceError::new(
-                routes_place.as_str(),
-                format!("expected a list, got a {}", list.type_name()),
-            )
-        })?;
-        for (i, route) in list.iter().enumerate() {
+        for (i, route) in list.expect_list(&routes_place)?.iter().enumerate() {
             let route_place = index(&routes_place, i);
             let route = route
                 .as_map()
@@ -422,12 +405,7 @@ fn addresses_of(cfg: &Dict, place: &str) -> Result<Vec<String>, PlaceError> {
         None | Some(Val::Null) => return Ok(Vec::new()),
         Some(Val::List(items)) => items.clone(),
         Some(Val::Str(s)) => vec![Val::str(s.as_str())],
-        Some(other) => {
-            return Err(PlaceError::new(
-                place,
-                format!("expected a list, got a {}", other.type_name()),
-            ))
-        }
+        Some(other) => return Err(PlaceError::expected(place, "a list", other)),
     };
     items
         .iter()
@@ -437,9 +415,10 @@ fn addresses_of(cfg: &Dict, place: &str) -> Result<Vec<String>, PlaceError> {
                 Val::Str(s) => s.clone(),
                 Val::Map(m) if m.len() == 1 => m.keys().next().expect("one key").clone(),
                 other => {
-                    return Err(PlaceError::new(
+                    return Err(PlaceError::expected(
                         index(&place, i),
-                        format!("expected an address string, got a {}", other.type_name()),
+                        "an address string",
+                        other,
                     ))
                 }
             };

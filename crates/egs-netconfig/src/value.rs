@@ -10,6 +10,8 @@ use egs_cloudconfig::json::python_float_repr;
 use egs_cloudconfig::value::{Node, Value};
 use indexmap::IndexMap;
 
+use crate::error::PlaceError;
+
 /// A mapping in insertion order (a Python `dict` with string keys).
 pub type Dict = IndexMap<String, Val>;
 
@@ -73,6 +75,19 @@ impl Val {
             Val::List(l) => Some(l),
             _ => None,
         }
+    }
+
+    /// The mapping, or an error at `place` saying what was found instead.
+    pub(crate) fn expect_map(&self, place: &str) -> Result<&Dict, PlaceError> {
+        self.as_map()
+            .ok_or_else(|| PlaceError::expected(place, "a mapping", self))
+    }
+
+    /// The list, or an error at `place` saying what was found instead (a lone scalar too:
+    /// cloud-init would iterate it).
+    pub(crate) fn expect_list(&self, place: &str) -> Result<&[Val], PlaceError> {
+        self.as_list()
+            .ok_or_else(|| PlaceError::expected(place, "a list", self))
     }
 
     /// A short type name for error messages.
