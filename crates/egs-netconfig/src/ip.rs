@@ -12,6 +12,17 @@ pub enum Family {
     V6,
 }
 
+impl Family {
+    /// The prefix length of a mask in this family's notations (see
+    /// [`ipv4_mask_to_prefix`] and [`ipv6_mask_to_prefix`]).
+    pub fn mask_to_prefix(self, mask: &str) -> Option<u8> {
+        match self {
+            Family::V4 => ipv4_mask_to_prefix(mask),
+            Family::V6 => ipv6_mask_to_prefix(mask),
+        }
+    }
+}
+
 /// The family of `text` read as a network (`IPv4Network(text, strict=False)` or the IPv6
 /// equivalent), or `None` when it is neither.
 pub fn network_family(text: &str) -> Option<Family> {

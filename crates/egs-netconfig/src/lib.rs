@@ -48,6 +48,16 @@ pub enum InputKind {
     NetworkDataJson,
 }
 
+impl InputKind {
+    /// The name used on the command line (`yaml`, `network_data.json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InputKind::Yaml => "yaml",
+            InputKind::NetworkDataJson => "network_data.json",
+        }
+    }
+}
+
 impl std::str::FromStr for InputKind {
     type Err = String;
 
@@ -262,14 +272,7 @@ pub fn interpret(
             checked
         }
         2 => interpreter.run_v2(&config.document),
-        1 => {
-            let commands = config
-                .document
-                .get("config")
-                .and_then(Val::as_list)
-                .unwrap_or_default();
-            interpreter.run_v1(commands, "config")
-        }
+        1 => interpreter.run_v1(config.document.list("config"), "config"),
         _ => Err(PlaceError::new(
             "",
             "no network configuration (config: disabled)",

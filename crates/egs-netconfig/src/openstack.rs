@@ -273,10 +273,7 @@ pub fn convert_network_data(
 
     Ok(dict([
         ("version", Val::Int(1)),
-        (
-            "config",
-            Val::List(config.into_iter().map(Val::Map).collect()),
-        ),
+        ("config", Val::list_of_maps(config)),
     ]))
 }
 

@@ -224,10 +224,7 @@ impl<'a> Interpreter<'a> {
             ("mtu", command.get("mtu").cloned().unwrap_or(Val::Null)),
             ("address", Val::Null),
             ("gateway", Val::Null),
-            (
-                "subnets",
-                Val::List(subnets.into_iter().map(Val::Map).collect()),
-            ),
+            ("subnets", Val::list_of_maps(subnets)),
             ("accept-ra", flag("accept-ra")),
             ("wakeonlan", flag("wakeonlan")),
         ];
@@ -450,10 +447,7 @@ pub(crate) fn normalize_subnet(
                 .collect::<Result<_, _>>()?
         }
     };
-    normal.insert(
-        "routes".into(),
-        Val::List(routes.into_iter().map(Val::Map).collect()),
-    );
+    normal.insert("routes".into(), Val::list_of_maps(routes));
     for key in ["dns_search", "dns_nameservers"] {
         match normal.get(key) {
             None | Some(Val::List(_)) => {}
@@ -538,11 +532,11 @@ fn normalize_net_keys(
     let netmask = net.get("netmask").map(Val::py_str);
     let prefix: i64 = if let Some((part, mask)) = addr.split_once('/') {
         net.insert(addr_key.into(), Val::str(part));
-        let prefix = match family {
-            Family::V4 => ip::ipv4_mask_to_prefix(mask),
-            Family::V6 => ip::ipv6_mask_to_prefix(mask),
-        };
-        i64::from(prefix.expect("validated by network_family"))
+        i64::from(
+            family
+                .mask_to_prefix(mask)
+                .expect("validated by network_family"),
+        )
     } else {
         net.insert(addr_key.into(), Val::str(addr.as_str()));
         if let Some(prefix) = net.get("prefix") {
@@ -553,11 +547,7 @@ fn normalize_net_keys(
                 )
             })?
         } else if let Some(mask) = netmask {
-            let prefix = match family {
-                Family::V4 => ip::ipv4_mask_to_prefix(&mask),
-                Family::V6 => ip::ipv6_mask_to_prefix(&mask),
-            };
-            i64::from(prefix.ok_or_else(|| {
+            i64::from(family.mask_to_prefix(&mask).ok_or_else(|| {
                 PlaceError::new(
                     join(place, "netmask"),
                     format!("'{mask}' is not a valid netmask"),

@@ -143,10 +143,7 @@ impl Interpreter<'_> {
                     command.insert(key.into(), v.clone());
                 }
             }
-            let subnets = subnets_of(cfg, &place, self.fidelity)?;
-            if !subnets.is_empty() {
-                command.insert("subnets".into(), subnets_val(subnets));
-            }
+            add_subnets(&mut command, cfg, &place, self.fidelity)?;
             let registered = command["name"].py_str();
             self.physical(&command, &place)?;
             // netplan matches `match: {name: …}` (a glob) when there is no set-name;
@@ -176,10 +173,7 @@ impl Interpreter<'_> {
             if let Some(mtu) = cfg.get("mtu") {
                 command.insert("mtu".into(), mtu.clone());
             }
-            let subnets = subnets_of(cfg, &place, self.fidelity)?;
-            if !subnets.is_empty() {
-                command.insert("subnets".into(), subnets_val(subnets));
-            }
+            add_subnets(&mut command, cfg, &place, self.fidelity)?;
             self.vlan(&command, &place)?;
         }
         Ok(())
@@ -237,10 +231,7 @@ impl Interpreter<'_> {
             if let Some(mtu) = cfg.get("mtu") {
                 command.insert("mtu".into(), mtu.clone());
             }
-            let subnets = subnets_of(cfg, &place, self.fidelity)?;
-            if !subnets.is_empty() {
-                command.insert("subnets".into(), subnets_val(subnets));
-            }
+            add_subnets(&mut command, cfg, &place, self.fidelity)?;
             if kind == "bond" {
                 self.bond(&command, &place)?;
             } else {
@@ -301,8 +292,19 @@ pub(crate) fn optional_mapping(cfg: &Dict, key: &str, place: &str) -> Result<Dic
     }
 }
 
-fn subnets_val(subnets: Vec<Dict>) -> Val {
-    Val::List(subnets.into_iter().map(Val::Map).collect())
+/// Adds a v2 device's DHCP, addresses and routes to its v1 command as `subnets` (no key
+/// when there are none).
+fn add_subnets(
+    command: &mut Dict,
+    cfg: &Dict,
+    place: &str,
+    fidelity: Fidelity,
+) -> Result<(), PlaceError> {
+    let subnets = subnets_of(cfg, place, fidelity)?;
+    if !subnets.is_empty() {
+        command.insert("subnets".into(), Val::list_of_maps(subnets));
+    }
+    Ok(())
 }
 
 /// DHCP, addresses, gateways, name servers and routes of a v2 device as v1 subnets.

@@ -90,6 +90,20 @@ impl Val {
             .ok_or_else(|| PlaceError::expected(place, "a list", self))
     }
 
+    /// A list of mappings.
+    pub fn list_of_maps(items: Vec<Dict>) -> Self {
+        Val::List(items.into_iter().map(Val::Map).collect())
+    }
+
+    /// The text a rendered option takes: list items space-separated, anything else its
+    /// Python `str()`.
+    pub fn spaced(&self) -> String {
+        match self {
+            Val::List(items) => space_joined(items),
+            other => other.py_str(),
+        }
+    }
+
     /// A short type name for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -226,6 +240,11 @@ impl From<i64> for Val {
     }
 }
 
+/// Items' Python `str()`, space-separated.
+pub fn space_joined(items: &[Val]) -> String {
+    items.iter().map(Val::py_str).collect::<Vec<_>>().join(" ")
+}
+
 /// Python's `repr` of a string: single quotes unless the text holds one and no double quote.
 fn py_quote(text: &str) -> String {
     let quote = if text.contains('\'') && !text.contains('"') {
@@ -265,6 +284,10 @@ pub trait DictExt {
     fn text(&self, key: &str) -> Option<&str>;
     /// The Python `str()` of the value under `key`, if present and not `None`.
     fn text_of(&self, key: &str) -> Option<String>;
+    /// The list under `key`; empty when there is none (or it is not a list).
+    fn list(&self, key: &str) -> &[Val];
+    /// The mappings in the list under `key` (other items passed over).
+    fn maps(&self, key: &str) -> impl Iterator<Item = &Dict>;
 }
 
 impl DictExt for Dict {
@@ -282,6 +305,14 @@ impl DictExt for Dict {
 
     fn text_of(&self, key: &str) -> Option<String> {
         self.value(key).map(Val::py_str)
+    }
+
+    fn list(&self, key: &str) -> &[Val] {
+        self.get(key).and_then(Val::as_list).unwrap_or_default()
+    }
+
+    fn maps(&self, key: &str) -> impl Iterator<Item = &Dict> {
+        self.list(key).iter().filter_map(Val::as_map)
     }
 }
 

@@ -85,12 +85,9 @@ pub fn run(args: NetConvertArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let kind = match args.kind {
-        InputKind::Yaml => "yaml",
-        InputKind::NetworkDataJson => "network_data.json",
-    };
     eprintln!(
-        "Read input format '{kind}' from '{input}'.\nWrote output format '{}' to '{}/'",
+        "Read input format '{}' from '{input}'.\nWrote output format '{}' to '{}/'",
+        args.kind.name(),
         args.output_kind,
         args.directory.display().to_string().trim_end_matches('/')
     );

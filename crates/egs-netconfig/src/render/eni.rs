@@ -7,7 +7,7 @@
 //! later cloud-init releases drop the line and so do we.
 
 use crate::state::NetworkState;
-use crate::value::{dict, Dict, DictExt, Val};
+use crate::value::{dict, space_joined, Dict, DictExt, Val};
 
 use super::subnet_is_ipv6;
 
@@ -69,11 +69,11 @@ pub fn render_interfaces(state: &NetworkState) -> String {
             if !state.dns_nameservers.is_empty() {
                 first.insert(
                     "dns_nameservers".into(),
-                    joined(&state.dns_nameservers).into(),
+                    space_joined(&state.dns_nameservers).into(),
                 );
             }
             if !state.dns_search.is_empty() {
-                first.insert("dns_search".into(), joined(&state.dns_search).into());
+                first.insert("dns_search".into(), space_joined(&state.dns_search).into());
             }
         }
     }
@@ -175,13 +175,7 @@ fn type_order(iface: &Dict) -> u8 {
 }
 
 fn render_iface(mut iface: Dict, sections: &mut Vec<Vec<String>>) {
-    let subnets: Vec<Dict> = iface
-        .get("subnets")
-        .and_then(Val::as_list)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s.as_map().cloned())
-        .collect();
+    let subnets: Vec<Dict> = iface.maps("subnets").cloned().collect();
     let accept_ra = iface
         .shift_remove("accept-ra")
         .filter(|v| !matches!(v, Val::Null));
@@ -254,14 +248,8 @@ fn render_iface(mut iface: Dict, sections: &mut Vec<Vec<String>>) {
         let mut lines = start_lines(&iface);
         lines.extend(subnet_lines(subnet));
         lines.extend(attribute_lines(&iface, index, ipv4_subnet_mtu.as_ref()));
-        for route in subnet
-            .get("routes")
-            .and_then(Val::as_list)
-            .unwrap_or_default()
-        {
-            if let Some(route) = route.as_map() {
-                lines.extend(route_lines(route, "    ", Some(&name)));
-            }
+        for route in subnet.maps("routes") {
+            lines.extend(route_lines(route, "    ", Some(&name)));
         }
         sections.push(lines);
     }
@@ -303,11 +291,7 @@ fn subnet_lines(subnet: &Dict) -> Vec<String> {
         if !value.truthy() {
             continue;
         }
-        lines.push(format!(
-            "    {} {}",
-            key.replace('_', "-"),
-            option_text(&value)
-        ));
+        lines.push(format!("    {} {}", key.replace('_', "-"), value.spaced()));
     }
     lines.sort();
     lines
@@ -351,7 +335,7 @@ fn attribute_lines(iface: &Dict, index: usize, ipv4_subnet_mtu: Option<&Val>) ->
             }
             continue;
         }
-        lines.push(format!("    {option} {}", option_text(&value)));
+        lines.push(format!("    {option} {}", value.spaced()));
     }
     lines.sort();
     lines
@@ -396,15 +380,4 @@ fn route_lines(route: &Dict, indent: &str, device: Option<&str>) -> Vec<String> 
         format!("{indent}post-up route add{line} || true"),
         format!("{indent}pre-down route del{line} || true"),
     ]
-}
-
-fn option_text(value: &Val) -> String {
-    match value {
-        Val::List(items) => joined(items),
-        other => other.py_str(),
-    }
-}
-
-fn joined(items: &[Val]) -> String {
-    items.iter().map(Val::py_str).collect::<Vec<_>>().join(" ")
 }

@@ -81,11 +81,7 @@ pub fn render(state: &NetworkState) -> String {
                 bonds.insert(name, Val::Map(bond));
             }
             Some("bridge") => {
-                let mut ports: Vec<Val> = cfg
-                    .get("bridge_ports")
-                    .and_then(Val::as_list)
-                    .map(<[Val]>::to_vec)
-                    .unwrap_or_default();
+                let mut ports: Vec<Val> = cfg.list("bridge_ports").to_vec();
                 ports.sort_by_key(Val::py_str);
                 let mut bridge = dict([("interfaces", Val::List(ports))]);
                 let mut parameters = Dict::new();
@@ -185,11 +181,7 @@ fn extract_addresses(cfg: &Dict, entry: &mut Dict) {
     let mut routes = Vec::new();
     let mut nameservers = Vec::new();
     let mut search = Vec::new();
-    let subnets = cfg
-        .get("subnets")
-        .and_then(Val::as_list)
-        .unwrap_or_default();
-    for subnet in subnets.iter().filter_map(Val::as_map) {
+    for subnet in cfg.maps("subnets") {
         let kind = subnet.text_of("type").unwrap_or_default();
         if kind.starts_with("dhcp") {
             let key = if kind == "dhcp" {
@@ -227,14 +219,7 @@ fn extract_addresses(cfg: &Dict, entry: &mut Dict) {
                 };
                 entry.insert(key.into(), mtu.clone());
             }
-            for route in subnet
-                .get("routes")
-                .and_then(Val::as_list)
-                .unwrap_or_default()
-            {
-                let Some(route) = route.as_map() else {
-                    continue;
-                };
+            for route in subnet.maps("routes") {
                 let to = format!(
                     "{}/{}",
                     route.get("network").map_or("None".into(), Val::py_str),

@@ -21,19 +21,15 @@ struct Sections {
 
 impl Sections {
     fn add(&mut self, section: &'static str, key: &str, value: impl Into<String>) {
-        let lines = self.plain.entry(section).or_default();
-        let line = format!("{key}={}", value.into());
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
+        push_unique(self.plain.entry(section).or_default(), key, value.into());
     }
 
     fn add_route(&mut self, id: &str, key: &str, value: impl Into<String>) {
-        let lines = self.routes.entry(id.to_string()).or_default();
-        let line = format!("{key}={}", value.into());
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
+        push_unique(
+            self.routes.entry(id.to_string()).or_default(),
+            key,
+            value.into(),
+        );
     }
 
     fn text(mut self) -> String {
@@ -70,6 +66,14 @@ impl Sections {
             }
         }
         out
+    }
+}
+
+/// Adds `key=value` unless the section has that line already (cloud-init de-duplicates).
+fn push_unique(lines: &mut Vec<String>, key: &str, value: String) {
+    let line = format!("{key}={value}");
+    if !lines.contains(&line) {
+        lines.push(line);
     }
 }
 
@@ -158,11 +162,7 @@ fn add_route(id: &str, route: &Dict, sections: &mut Sections) {
 fn subnets(iface: &Dict, sections: &mut Sections) -> String {
     let mut dhcp = "no";
     let mut route_id = 0;
-    let subnets = iface
-        .get("subnets")
-        .and_then(Val::as_list)
-        .unwrap_or_default();
-    for subnet in subnets.iter().filter_map(Val::as_map) {
+    for subnet in iface.maps("subnets") {
         match subnet.text("type") {
             Some("dhcp4" | "dhcp") => {
                 dhcp = match dhcp {
@@ -180,11 +180,9 @@ fn subnets(iface: &Dict, sections: &mut Sections) -> String {
             }
             _ => {}
         }
-        if let Some(routes) = subnet.get("routes").and_then(Val::as_list) {
-            for route in routes.iter().filter_map(Val::as_map) {
-                add_route(&format!("r{route_id}"), route, sections);
-                route_id += 1;
-            }
+        for route in subnet.maps("routes") {
+            add_route(&format!("r{route_id}"), route, sections);
+            route_id += 1;
         }
         if subnet.contains_key("address") {
             for (key, value) in subnet {
@@ -200,8 +198,8 @@ fn subnets(iface: &Dict, sections: &mut Sections) -> String {
                         sections.add_route(&format!("a{route_id}"), "Gateway", value.py_str());
                         route_id += 1;
                     }
-                    "dns_nameservers" => sections.add("Network", "DNS", joined(value)),
-                    "dns_search" => sections.add("Network", "Domains", joined(value)),
+                    "dns_nameservers" => sections.add("Network", "DNS", value.spaced()),
+                    "dns_search" => sections.add("Network", "Domains", value.spaced()),
                     _ => {}
                 }
             }
@@ -240,7 +238,7 @@ fn dns(iface: &Dict, state: &NetworkState, sections: &mut Sections) {
         ("addresses", "DNS"),
     ] {
         if let Some(v) = dns.get(key).filter(|v| v.truthy()) {
-            sections.add("Network", section_key, joined(v));
+            sections.add("Network", section_key, v.spaced());
         }
     }
 }
@@ -306,14 +304,6 @@ fn dhcp_overrides(iface: &Dict, state: &NetworkState, dhcp: &str, sections: &mut
                 sections.add(section, key, value.py_str());
             }
         }
-    }
-}
-
-/// A list joined with spaces (a lone value as its text).
-fn joined(value: &Val) -> String {
-    match value {
-        Val::List(items) => items.iter().map(Val::py_str).collect::<Vec<_>>().join(" "),
-        other => other.py_str(),
     }
 }
 

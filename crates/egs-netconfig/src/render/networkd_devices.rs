@@ -54,11 +54,7 @@ pub fn render(state: &NetworkState) -> Vec<DeviceFile> {
             }
             Some("bridge") => {
                 files.push((netdev_path(&name), bridge_netdev(iface, &name)));
-                for port in iface
-                    .get("bridge_ports")
-                    .and_then(Val::as_list)
-                    .unwrap_or_default()
-                {
+                for port in iface.list("bridge_ports") {
                     add(&port.py_str(), format!("Bridge={name}"));
                 }
             }
@@ -108,13 +104,7 @@ pub fn render(state: &NetworkState) -> Vec<DeviceFile> {
 /// Settings cloud-init's `.network` file gets wrong for this interface: DHCP that leaves
 /// out DHCPv6 subnet types, SLAAC without router advertisements, subnet MTUs.
 fn corrections(iface: &Dict) -> Vec<String> {
-    let subnets: Vec<&Dict> = iface
-        .get("subnets")
-        .and_then(Val::as_list)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_map)
-        .collect();
+    let subnets: Vec<&Dict> = iface.maps("subnets").collect();
     let kinds: Vec<String> = subnets
         .iter()
         .map(|s| s.text_of("type").unwrap_or_default())
@@ -235,10 +225,7 @@ fn bond_netdev(iface: &Dict, name: &str) -> String {
         let text = match (kind, value) {
             (BondValue::Mode, v) => bond_mode(&v.py_str()),
             (BondValue::Millis, v) => format!("{}ms", v.py_str()),
-            (BondValue::Plain, Val::List(items)) => {
-                items.iter().map(Val::py_str).collect::<Vec<_>>().join(" ")
-            }
-            (BondValue::Plain, v) => v.py_str(),
+            (BondValue::Plain, v) => v.spaced(),
         };
         body.push_str(&format!("{setting}={text}\n"));
     }
