@@ -9,31 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use egs_netconfig::{convert, Fidelity, InputKind, MacNames, Renderer};
 
 mod common;
-
-fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/network")
-}
-
-fn cases() -> Vec<PathBuf> {
-    let dir = conformance_dir();
-    let mut cases: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the shared/ folder must sit beside the project)",
-                dir.display()
-            )
-        })
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("meta.json").is_file())
-        .collect();
-    cases.sort();
-    cases
-}
 
 fn render_case(case: &Path, kind: &str) -> BTreeMap<String, (String, u32)> {
     let input = fs::read(case.join("input.yaml")).unwrap();
@@ -59,7 +39,7 @@ fn render_case(case: &Path, kind: &str) -> BTreeMap<String, (String, u32)> {
 fn every_case_matches_cloud_init() {
     let mut failures = Vec::new();
     let mut compared = 0;
-    for case in cases() {
+    for case in common::conformance_cases() {
         let meta: serde_json::Value =
             serde_json::from_slice(&fs::read(case.join("meta.json")).unwrap()).unwrap();
         let quirk_lines: Vec<String> = meta["oracle_quirks"]

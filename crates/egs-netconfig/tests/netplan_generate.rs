@@ -16,9 +16,7 @@ use std::process::Command;
 
 use egs_netconfig::{convert, load, Fidelity, InputKind, MacNames, Renderer};
 
-fn conformance_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/network")
-}
+mod common;
 
 fn netplan_binary() -> PathBuf {
     ["/usr/sbin/netplan", "/sbin/netplan"]
@@ -111,25 +109,9 @@ fn apply_settings(iface: &mut Interface, parsed: &[(String, Vec<(String, String)
     }
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// Reads every `.network`, `.netdev` and drop-in under `dir` into interfaces by name.
 fn read_networkd(dir: &Path) -> BTreeMap<String, Interface> {
-    let files = files_under(dir);
+    let files = common::paths_under(dir);
     let mut ifaces: BTreeMap<String, Interface> = BTreeMap::new();
     let file_name = |path: &Path| path.file_name().unwrap().to_string_lossy().into_owned();
     // .network files first (they name the interface), then netdevs and drop-ins.
@@ -208,12 +190,7 @@ fn netplan_accepts_our_files_and_generates_what_our_networkd_renderer_writes() {
     let work = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut accepted: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut cases: Vec<PathBuf> = fs::read_dir(conformance_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("input.yaml").is_file())
-        .collect();
-    cases.sort();
+    let cases = common::conformance_cases();
     assert!(cases.len() >= 31, "conformance cases missing");
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();

@@ -67,24 +67,52 @@ pub fn equivalent(path: &str, ours: &str, theirs: &str, quirk_lines: &[String]) 
     }
 }
 
-/// Every file under `dir`, by path relative to it.
-pub fn files_under(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+/// The case directories of `shared/conformance/network/` (each with `meta.json`,
+/// `input.yaml` and cloud-init's output), sorted.
+pub fn conformance_cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/network");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the shared/ folder must sit beside the project)",
+                dir.display()
+            )
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("meta.json").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Every file under `dir`, sorted.
+pub fn paths_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
+            if entry.path().is_dir() {
+                stack.push(entry.path());
             } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(relative, std::fs::read_to_string(&path).unwrap());
+                files.push(entry.path());
             }
         }
     }
-    out
+    files.sort();
+    files
+}
+
+/// Every file under `dir` with its text, by path relative to it.
+pub fn files_under(dir: &Path) -> BTreeMap<String, String> {
+    paths_under(dir)
+        .into_iter()
+        .map(|path| {
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (relative, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
 }
