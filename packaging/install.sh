@@ -41,7 +41,7 @@ fi
 prefix=$root/opt/eryph/guest-services
 config=$root/etc/opt/eryph/guest-services
 units=$root/etc/systemd/system
-unit_names="eryph-guest-services.service egs-provision-local.service"
+unit_names="eryph-guest-services.service egs-provision-local.service egs-provision.service"
 
 have_systemd() { [ -z "$root" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 systemctl_() {

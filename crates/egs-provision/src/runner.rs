@@ -25,8 +25,8 @@ use sha2::Digest;
 use crate::modules::{self, Context, Outcome, Stage};
 use crate::settings::Settings;
 use crate::state::{
-    create_private_dir, now, read_json, write_json, Frequency, Layout, ModuleRecord, RunState,
-    Semaphore,
+    create_private_dir, now, read_json, seconds_since, unix_seconds, write_json, Frequency, Layout,
+    ModuleRecord, RunState, Semaphore, StageRecord,
 };
 use crate::system::System;
 
@@ -43,8 +43,8 @@ pub struct RunOptions {
     pub user_data: Option<Vec<u8>>,
     /// Instance id for `user_data` (default: derived from its content).
     pub instance_id: Option<String>,
-    /// Only this stage.
-    pub stage: Option<Stage>,
+    /// Only these stages (in their order); empty: all.
+    pub stages: Vec<Stage>,
     /// Run modules recorded `failed` again.
     pub retry_failed: bool,
     /// Directory of the KVP pools; events are written when `.kvp_pool_1` exists there.
@@ -325,7 +325,7 @@ fn plan(
     lines.extend(log.iter().skip(1).cloned());
     for module in modules::all()
         .iter()
-        .filter(|m| opts.stage.is_none_or(|s| s == m.stage))
+        .filter(|m| opts.stages.is_empty() || opts.stages.contains(&m.stage))
     {
         let recorded: Option<Semaphore> = layout
             .semaphore(&ds.instance_id, module.name, module.frequency)
@@ -387,6 +387,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         return Ok(RunResult::Bridge(status));
     }
 
+    let search_started = std::time::Instant::now();
     let Some(ds) = find_datasource(opts, &settings)? else {
         if opts.dry_run {
             return Ok(RunResult::NoDataSource);
@@ -407,17 +408,45 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         return Ok(RunResult::NoDataSource);
     };
     let new_instance = previous.instance_id.as_deref() != Some(ds.instance_id.as_str());
+    let stages: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|s| opts.stages.is_empty() || opts.stages.contains(s))
+        .collect();
+    // Within one boot and instance, the records of stages this run does not touch stay
+    // (the local stage runs in a unit of its own, before the others).
+    let continuing = previous.boot_id == boot_id && !new_instance;
+    let other_stage = |name: &str| !stages.iter().any(|s| s.name() == name);
     let mut state = RunState {
         status: "running".into(),
         instance_id: Some(ds.instance_id.clone()),
         datasource: Some(format!("{} ({})", ds.source, ds.location)),
         boot_id: boot_id.clone(),
-        stages_done: if previous.boot_id == boot_id && !new_instance {
+        stages_done: if continuing {
             previous.stages_done.clone()
         } else {
             Vec::new()
         },
-        modules: Vec::new(),
+        stages: if continuing {
+            previous
+                .stages
+                .iter()
+                .filter(|r| other_stage(&r.name))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
+        datasource_seconds: None,
+        modules: if continuing {
+            previous
+                .modules
+                .iter()
+                .filter(|m| other_stage(&m.stage))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
         errors: Vec::new(),
         reboots: if new_instance { 0 } else { previous.reboots },
         updated: now(),
@@ -475,6 +504,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             return Ok(RunResult::Errors(state.errors));
         }
     };
+    state.datasource_seconds = Some(seconds_since(search_started));
     let (config, schema) = CloudConfig::from_node(&user_data.config);
     let mut log: Vec<String> = vec![format!(
         "instance {} from {} ({}); {} user-data part(s)",
@@ -527,14 +557,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             new_instance,
         )));
     }
-    let stages: Vec<Stage> = match opts.stage {
-        Some(s) => vec![s],
-        None => Stage::ALL.to_vec(),
-    };
     let all = modules::all();
     let mut failed = Vec::new();
     for stage in stages {
         let stage_started = std::time::Instant::now();
+        let stage_started_at = unix_seconds(std::time::SystemTime::now());
         kvp.state(ProvisioningState::Running);
         kvp.event(
             stage.name(),
@@ -564,6 +591,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                     stage: stage.name().into(),
                     result: "skipped".into(),
                     message: Some(format!("already {result} ({:?})", module.frequency)),
+                    started: None,
+                    duration: None,
                 });
                 continue;
             }
@@ -578,6 +607,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 None,
             );
             let module_started = std::time::Instant::now();
+            let module_started_at = unix_seconds(std::time::SystemTime::now());
             let mut ctx = Context {
                 system: &system,
                 config: &config,
@@ -589,6 +619,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 log: Vec::new(),
             };
             let outcome = (module.run)(&mut ctx);
+            let module_duration = seconds_since(module_started);
             log.extend(ctx.log.into_iter().map(|l| format!("{}: {l}", module.name)));
             let (result, message, reboot) = match outcome {
                 Ok(Outcome::Reboot { again }) => {
@@ -658,6 +689,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 stage: stage.name().into(),
                 result: result.into(),
                 message,
+                started: Some(module_started_at),
+                duration: Some(module_duration),
             });
             state.updated = now();
             save(&state)?;
@@ -686,17 +719,31 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         if !state.stages_done.contains(&stage.name().to_string()) {
             state.stages_done.push(stage.name().into());
         }
+        state.stages.retain(|r| r.name != stage.name());
+        state.stages.push(StageRecord {
+            name: stage.name().into(),
+            started: stage_started_at,
+            duration: seconds_since(stage_started),
+        });
         save(&state)?;
     }
     state.errors.extend(failed.iter().cloned());
-    state.status = if failed.is_empty() {
+    // Like cloud-init's status: running until the last stage has run, then done or error.
+    let all_stages_done = Stage::ALL
+        .iter()
+        .all(|s| state.stages_done.iter().any(|d| d == s.name()));
+    state.status = if !all_stages_done {
+        "running".into()
+    } else if failed.is_empty() {
         "done".into()
     } else {
         "error".into()
     };
     state.updated = now();
     save(&state)?;
-    kvp.state(if failed.is_empty() {
+    kvp.state(if !all_stages_done {
+        ProvisioningState::Running
+    } else if failed.is_empty() {
         ProvisioningState::Completed
     } else {
         ProvisioningState::Failed

@@ -138,7 +138,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>,
 }
 
 /// One module's result in `state.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModuleRecord {
     /// Module name.
     pub name: String,
@@ -149,12 +149,42 @@ pub struct ModuleRecord {
     /// Details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When it started (Unix seconds, microsecond precision); absent when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<f64>,
+    /// How long it ran, in seconds; absent when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+}
+
+/// One stage of a run in `state.json`, as `cloud-init analyze show` reports stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Stage name (`init-local`, `init-network`, `modules-config`, `modules-final`).
+    pub name: String,
+    /// When it started (Unix seconds, microsecond precision).
+    pub started: f64,
+    /// How long it ran, in seconds.
+    pub duration: f64,
+}
+
+/// A point in time as stored in `state.json`: Unix seconds with microseconds.
+pub fn unix_seconds(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_micros() as f64) / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// Seconds since `start`, to the microsecond.
+pub fn seconds_since(start: std::time::Instant) -> f64 {
+    (start.elapsed().as_micros() as f64) / 1e6
 }
 
 /// `state.json`: what the last run did, for `status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
-    /// `running`, `done`, `error` or `reboot-pending`.
+    /// `running` (also between stages, until the last one has run), `done`, `error`,
+    /// `reboot-pending` or `disabled` (no datasource).
     pub status: String,
     /// The instance.
     pub instance_id: Option<String>,
@@ -164,7 +194,13 @@ pub struct RunState {
     pub boot_id: String,
     /// Stages finished in this boot.
     pub stages_done: Vec<String>,
-    /// Per-module results of the last run.
+    /// When each stage of this boot ran and how long it took.
+    #[serde(default)]
+    pub stages: Vec<StageRecord>,
+    /// Seconds the last run spent finding the datasource and reading its user-data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource_seconds: Option<f64>,
+    /// Per-module results of this boot's runs (a stage run on its own keeps the others').
     pub modules: Vec<ModuleRecord>,
     /// Errors, for people.
     pub errors: Vec<String>,

@@ -196,17 +196,17 @@ impl System {
         Ok((account.uid, gid))
     }
 
-    /// Sets the running host name (a sandbox only records it).
+    /// Sets the running host name with `sethostname(2)`, as cloud-init's Debian distro
+    /// does (no D-Bus or systemd-hostnamed needed); the static name is `/etc/hostname`,
+    /// written by the module. A sandbox only records it.
     pub fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
         if self.is_sandbox() {
             return self.record_action("hostname", name);
         }
-        let cmd = if which("hostnamectl") {
-            Command::new(["hostnamectl", "set-hostname", name])
-        } else {
-            Command::new(["hostname", name])
-        };
-        self.run(&cmd).map(|_| ())
+        egs_sys::host::set_hostname(name).map_err(|e| SystemError::Command {
+            command: format!("sethostname {name}"),
+            message: e.to_string(),
+        })
     }
 
     /// Turns netplan's YAML into the backend's files now (`netplan generate`): its systemd

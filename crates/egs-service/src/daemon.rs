@@ -39,6 +39,11 @@ pub struct DaemonArgs {
         default_value = "/etc/opt/eryph/guest-services"
     )]
     config_dir: PathBuf,
+    /// Leave provisioning to its own boot units (`egs-provision-local.service`,
+    /// `egs-provision.service`, which wait for the network); the daemon serves SSH and
+    /// status only. Without it the daemon runs the stages not yet done in the background.
+    #[arg(long)]
+    no_provisioning: bool,
     /// Seconds a connection may take to authenticate (tests shorten it).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, hide = true)]
     login_grace: u64,
@@ -68,11 +73,12 @@ fn operating_system(root: &Path) -> String {
 }
 
 /// Writes (`available`) or withdraws (`None`) the status keys in one pool rewrite. A
-/// missing pool (no hv_kvp_daemon: not on Hyper-V) is not an error for the service.
-fn publish_status(kvp_dir: &Path, available: Option<&str>, os: &str) {
+/// missing pool (no hv_kvp_daemon: not on Hyper-V, or not started yet) is not an error for
+/// the service; returns whether the pool was there.
+fn publish_status(kvp_dir: &Path, available: Option<&str>, os: &str) -> bool {
     let pool = Pool::open(kvp_dir, POOL_GUEST);
     if !pool.path().exists() {
-        return;
+        return false;
     }
     let result = pool.update(false, |records: &mut Vec<RawRecord>| {
         upsert(records, KEY_VERSION, env!("CARGO_PKG_VERSION"));
@@ -89,6 +95,18 @@ fn publish_status(kvp_dir: &Path, available: Option<&str>, os: &str) {
     if let Err(e) = result {
         log(&format!("could not publish the status in KVP: {e}"));
     }
+    true
+}
+
+/// Publishes the status once the KVP pool exists: the daemon starts early in boot,
+/// possibly before hv_kvp_daemon has created its pools.
+async fn publish_when_pool_appears(kvp_dir: PathBuf, features: &'static str, os: String) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        if publish_status(&kvp_dir, Some(features), &os) {
+            return;
+        }
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -97,8 +115,10 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
         log(&e);
         ExitCode::from(2)
     };
-    // Before any thread starts: sessions inherit where provisioning acts.
+    // Before any thread starts: sessions inherit where provisioning acts, and nothing the
+    // daemon starts inherits systemd's notify socket.
     place.export();
+    let notifier = egs_sys::notify::Notifier::take_from_env();
     let control = ServiceControl::load(&args.config_dir);
     let endpoint = match egs_transport::parse_listen(&args.listen, args.allow_remote_tcp) {
         Ok(e) => e,
@@ -143,14 +163,22 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
             } else {
                 "shell-override"
             };
-            publish_status(kvp_dir, Some(features), &os);
+            if !publish_status(kvp_dir, Some(features), &os) {
+                tokio::spawn(publish_when_pool_appears(
+                    kvp_dir.to_path_buf(),
+                    features,
+                    os.clone(),
+                ));
+            }
             Some(task)
         } else {
             log("remote access is disabled (RemoteAccessEnabled=0)");
             None
         };
-        let _ = egs_sys::notify::notify("READY=1");
-        if control.provisioning {
+        let _ = notifier.notify("READY=1");
+        if args.no_provisioning {
+            log("provisioning is left to its boot units (--no-provisioning)");
+        } else if control.provisioning {
             let (place, kvp_dir) = (place.clone(), kvp_dir.to_path_buf());
             tokio::task::spawn_blocking(move || {
                 let code = provision::run_command(provision::RunArgs::default(), &place, &kvp_dir);
@@ -162,7 +190,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
             _ = tokio::signal::ctrl_c() => {}
         }
         log("stopping");
-        let _ = egs_sys::notify::notify("STOPPING=1");
+        let _ = notifier.notify("STOPPING=1");
         let _ = stop_tx.send(true);
         if let Some(task) = server {
             let _ = task.await;

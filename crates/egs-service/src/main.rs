@@ -59,17 +59,7 @@ enum Command {
         args: provision::RunArgs,
     },
     /// Show how provisioning went (exit 1 on errors, like `cloud-init status`).
-    Status {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Show modules and errors.
-        #[arg(long)]
-        long: bool,
-        /// Wait while provisioning is running.
-        #[arg(long)]
-        wait: bool,
-    },
+    Status(provision::StatusArgs),
     /// Forget provisioning state so the next run provisions again.
     Reset {
         /// Also remove the logs.
@@ -131,7 +121,7 @@ fn main() -> ExitCode {
         Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
         Command::NetConvert(args) => netconvert::run(args),
         Command::Run { args } => provision::run_command(args, &place, &cli.kvp_dir),
-        Command::Status { json, long, wait } => provision::status_command(&place, json, long, wait),
+        Command::Status(args) => provision::status_command(&place, args),
         Command::Reset {
             logs,
             scripts,

@@ -12,9 +12,10 @@ use serde_json::json;
 /// Options of `run`.
 #[derive(Debug, Default, clap::Args)]
 pub struct RunArgs {
-    /// Only this stage: local, network, config or final (cloud-init's names work too).
-    #[arg(long, value_name = "STAGE")]
-    stage: Option<String>,
+    /// Only these stages: local, network, config, final (cloud-init's names work too);
+    /// repeat it or separate them with commas.
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    stage: Vec<String>,
     /// Take user-data from this file instead of a datasource.
     #[arg(long, value_name = "PATH")]
     user_data: Option<PathBuf>,
@@ -34,6 +35,10 @@ pub struct RunArgs {
     /// Devices or image files to probe for seed media instead of /sys/class/block.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     devices: Option<Vec<PathBuf>>,
+    /// As the boot units run it: do nothing when `service-control.conf` (below the root)
+    /// says `ProvisioningEnabled=0`.
+    #[arg(long)]
+    if_enabled: bool,
     /// Pretend this is the boot with this id (tests simulate reboots with it).
     #[arg(long, value_name = "ID", hide = true)]
     boot_id: Option<String>,
@@ -71,14 +76,28 @@ impl Where {
 
 /// Runs `egs-service run`.
 pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
-    let stage = match args.stage.as_deref().map(|s| (s, Stage::parse(s))) {
-        Some((name, None)) => {
-            eprintln!("egs-service run: unknown stage '{name}' (local, network, config, final)");
-            return ExitCode::from(2);
+    if args.if_enabled {
+        let config = place.root().join("etc/opt/eryph/guest-services");
+        if !egs_ssh::control::ServiceControl::load(&config).provisioning {
+            println!(
+                "provisioning is disabled (ProvisioningEnabled=0 in {}/service-control.conf)",
+                config.display()
+            );
+            return ExitCode::SUCCESS;
         }
-        Some((_, s)) => s,
-        None => None,
-    };
+    }
+    let mut stages = Vec::new();
+    for name in &args.stage {
+        match Stage::parse(name) {
+            Some(stage) => stages.push(stage),
+            None => {
+                eprintln!(
+                    "egs-service run: unknown stage '{name}' (local, network, config, final)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let user_data = match &args.user_data {
         Some(p) => match std::fs::read(p) {
             Ok(d) => Some(d),
@@ -95,7 +114,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         devices: args.devices,
         user_data,
         instance_id: args.instance_id,
-        stage,
+        stages: stages.clone(),
         retry_failed: args.retry_failed,
         kvp_dir: Some(kvp_dir.to_path_buf()),
         boot_id: args.boot_id,
@@ -105,7 +124,12 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
     };
     match run(&options) {
         Ok(RunResult::Done) => {
-            println!("provisioning done");
+            if stages.is_empty() {
+                println!("provisioning done");
+            } else {
+                let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
+                println!("{} done", names.join(", "));
+            }
             ExitCode::SUCCESS
         }
         Ok(RunResult::NoDataSource) => {
@@ -184,10 +208,56 @@ pub fn collect_logs_command(place: &Where, output: &Path) -> ExitCode {
     }
 }
 
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// Lines for people (cloud-init's `tabular`).
+    Tabular,
+    /// One JSON object.
+    Json,
+}
+
+/// Options of `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON (the same as `--format json`).
+    #[arg(long)]
+    json: bool,
+    /// Output format, as `cloud-init status --format`.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Tabular)]
+    format: StatusFormat,
+    /// Show stages and modules with their timings, and errors.
+    #[arg(long)]
+    long: bool,
+    /// Wait until this boot's provisioning has finished (also while it has not started).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds (exit 3).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    timeout: Option<f64>,
+}
+
+/// Whether `status --wait` keeps waiting: nothing recorded yet, a run in progress (or
+/// between stages), or, on the running system, only an earlier boot's run.
+fn still_to_finish(state: Option<&RunState>, this_boot: Option<&str>) -> bool {
+    match state {
+        None => true,
+        Some(s) if s.status == "running" => true,
+        Some(s) => this_boot.is_some_and(|boot| s.boot_id != boot),
+    }
+}
+
 /// Runs `egs-service status`; exit 0 done/running/not started, 1 error, 2 done with
-/// recoverable errors (as `cloud-init status`).
-pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> ExitCode {
+/// recoverable errors (as `cloud-init status`), 3 when `--wait --timeout` ran out.
+pub fn status_command(place: &Where, args: StatusArgs) -> ExitCode {
     let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    let as_json = args.json || args.format == StatusFormat::Json;
+    // Boots are told apart on the running system only (a sandbox's runs name their own).
+    let this_boot = (place.root.is_none() && place.state_dir.is_none())
+        .then(egs_provision::runner::system_boot_id);
+    let deadline = args
+        .timeout
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t.max(0.0)));
     let state = loop {
         let state: Option<RunState> = match read_json(&layout.state_file()) {
             Ok(s) => s,
@@ -196,19 +266,48 @@ pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> E
                 return ExitCode::from(1);
             }
         };
-        if wait && state.as_ref().is_some_and(|s| s.status == "running") {
-            std::thread::sleep(std::time::Duration::from_millis(500));
+        if args.wait && still_to_finish(state.as_ref(), this_boot.as_deref()) {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                eprintln!(
+                    "egs-service status: provisioning has not finished after {} s",
+                    args.timeout.unwrap_or_default()
+                );
+                print_status(state.as_ref(), as_json, args.long);
+                return ExitCode::from(3);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
             continue;
         }
         break state;
     };
-    let status = state.as_ref().map_or("not started", |s| s.status.as_str());
+    let (status, degraded) = print_status(state.as_ref(), as_json, args.long);
+    ExitCode::from(match (status.as_str(), degraded) {
+        ("error", _) => 1,
+        (_, true) => 2,
+        _ => 0,
+    })
+}
+
+/// Seconds as `cloud-init analyze show` prints them.
+fn secs(s: f64) -> String {
+    format!("{s:08.5}s")
+}
+
+/// Prints the state; returns the status and whether it is "degraded done".
+fn print_status(state: Option<&RunState>, as_json: bool, long: bool) -> (String, bool) {
+    let status = state
+        .map_or("not started", |s| s.status.as_str())
+        .to_string();
     // Like cloud-init: done with recoverable errors (bad settings, cloud-config problems
     // applied where possible) is "degraded done", exit 2.
-    let degraded = status == "done" && state.as_ref().is_some_and(|s| !s.errors.is_empty());
-    let extended = if degraded { "degraded done" } else { status };
+    let degraded = status == "done" && state.is_some_and(|s| !s.errors.is_empty());
+    let extended = if degraded {
+        "degraded done"
+    } else {
+        status.as_str()
+    };
     if as_json {
-        let body = match &state {
+        let body = match state {
             Some(s) => json!({
                 "status": s.status,
                 "extended_status": extended,
@@ -216,43 +315,88 @@ pub fn status_command(place: &Where, as_json: bool, long: bool, wait: bool) -> E
                 "datasource": s.datasource,
                 "boot_id": s.boot_id,
                 "stages_done": s.stages_done,
+                "stages": s.stages,
+                "datasource_seconds": s.datasource_seconds,
                 "errors": s.errors,
-                "modules": s.modules.iter().map(|m| json!({"name": m.name, "stage": m.stage, "result": m.result, "message": m.message})).collect::<Vec<_>>(),
+                "modules": s.modules,
                 "reboots": s.reboots,
                 "updated": s.updated,
             }),
-            None => json!({"status": status}),
+            None => json!({"status": status, "extended_status": status}),
         };
         println!("{body}");
-    } else {
-        println!("status: {status}");
-        if degraded {
-            println!("extended_status: {extended}");
-        }
-        if let (true, Some(s)) = (long, &state) {
-            println!("instance: {}", s.instance_id.as_deref().unwrap_or("-"));
-            println!("datasource: {}", s.datasource.as_deref().unwrap_or("-"));
-            println!("stages done: {}", s.stages_done.join(", "));
-            for m in &s.modules {
-                println!(
-                    "  {:<15} {:<22} {}{}",
-                    m.stage,
-                    m.name,
-                    m.result,
-                    m.message
-                        .as_deref()
-                        .map(|x| format!(": {x}"))
-                        .unwrap_or_default()
-                );
-            }
-            for e in &s.errors {
-                println!("error: {e}");
-            }
+        return (status, degraded);
+    }
+    println!("status: {status}");
+    if degraded {
+        println!("extended_status: {extended}");
+    }
+    let (true, Some(s)) = (long, state) else {
+        return (status, degraded);
+    };
+    println!("instance: {}", s.instance_id.as_deref().unwrap_or("-"));
+    println!("datasource: {}", s.datasource.as_deref().unwrap_or("-"));
+    println!("stages done: {}", s.stages_done.join(", "));
+    if let Some(d) = s.datasource_seconds {
+        println!("datasource found and user-data read in {d:.3} s (last run)");
+    }
+    // As `cloud-init analyze show`: @ time since the first stage started, + duration.
+    let origin = s
+        .stages
+        .iter()
+        .map(|r| r.started)
+        .chain(s.modules.iter().filter_map(|m| m.started))
+        .fold(f64::INFINITY, f64::min);
+    let mut stage_names: Vec<&str> = Vec::new();
+    for name in s
+        .stages
+        .iter()
+        .map(|r| r.name.as_str())
+        .chain(s.modules.iter().map(|m| m.stage.as_str()))
+    {
+        if !stage_names.contains(&name) {
+            stage_names.push(name);
         }
     }
-    ExitCode::from(match (status, degraded) {
-        ("error", _) => 1,
-        (_, true) => 2,
-        _ => 0,
-    })
+    for stage in stage_names {
+        match s.stages.iter().find(|r| r.name == stage) {
+            Some(r) => println!(
+                "{stage:<15} @{} +{}",
+                secs(r.started - origin),
+                secs(r.duration)
+            ),
+            None => println!("{stage:<15} (not finished)"),
+        }
+        for m in s.modules.iter().filter(|m| m.stage == stage) {
+            let timing = match (m.started, m.duration) {
+                (Some(at), Some(d)) => format!("@{} +{}", secs(at - origin), secs(d)),
+                _ => String::new(),
+            };
+            println!(
+                "  {:<24} {:<8} {timing}{}",
+                m.name,
+                m.result,
+                m.message
+                    .as_deref()
+                    .map(|x| format!("  {x}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(total) = s
+        .stages
+        .iter()
+        .map(|r| r.started + r.duration)
+        .reduce(f64::max)
+        .filter(|_| origin.is_finite())
+    {
+        println!(
+            "total: {:.3} s from the first stage's start",
+            total - origin
+        );
+    }
+    for e in &s.errors {
+        println!("error: {e}");
+    }
+    (status, degraded)
 }

@@ -41,6 +41,57 @@ fn systemd_units_verify() {
     );
 }
 
+/// The values of `key=` in a unit's text, split at spaces.
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../packaging/systemd")
+        .join(unit);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .flat_map(|v| v.split_whitespace().map(str::to_string))
+        .collect()
+}
+
+/// SSH over the VM socket is the way in when the network or provisioning fails, so the
+/// daemon waits for neither (no default dependencies, nothing network- or provisioning-
+/// related before it), while the stages that need the network wait for network-online.
+/// (The VM lab shows the same on a real boot: `vm-lab/scenarios`.)
+#[test]
+fn ssh_never_waits_for_the_network_or_provisioning() {
+    let daemon = "eryph-guest-services.service";
+    assert_eq!(unit_values(daemon, "DefaultDependencies"), ["no"]);
+    let after = unit_values(daemon, "After");
+    for unit in after
+        .iter()
+        .chain(&unit_values(daemon, "Requires"))
+        .chain(&unit_values(daemon, "Wants"))
+    {
+        assert!(
+            !unit.starts_with("network")
+                && !unit.starts_with("egs-provision")
+                && unit != "sysinit.target"
+                && unit != "basic.target",
+            "{daemon} waits for {unit}"
+        );
+    }
+    assert_eq!(
+        unit_values(daemon, "ExecStart").last().map(String::as_str),
+        Some("--no-provisioning")
+    );
+    let later = "egs-provision.service";
+    for needed in ["network-online.target", "egs-provision-local.service"] {
+        assert!(
+            unit_values(later, "After").iter().any(|u| u == needed),
+            "{later} after {needed}"
+        );
+    }
+    assert!(unit_values(later, "Wants")
+        .iter()
+        .any(|u| u == "network-online.target"));
+}
+
 mod common;
 
 fn repo() -> std::path::PathBuf {
@@ -135,6 +186,7 @@ fn installer_iso_and_install_script() {
             "'/bin/egs-service'",
             "'/install.sh'",
             "'/systemd/egs-provision-local.service'",
+            "'/systemd/egs-provision.service'",
             "'/systemd/eryph-guest-services.service'"
         ]
     );
@@ -167,8 +219,10 @@ fn installer_iso_and_install_script() {
         "opt/eryph/guest-services/bin/egs-service",
         "etc/systemd/system/eryph-guest-services.service",
         "etc/systemd/system/egs-provision-local.service",
+        "etc/systemd/system/egs-provision.service",
         "etc/opt/eryph/guest-services/id_egs.pub",
         "etc/systemd/system/multi-user.target.wants/eryph-guest-services.service",
+        "etc/systemd/system/multi-user.target.wants/egs-provision.service",
         "etc/systemd/system/sysinit.target.wants/egs-provision-local.service",
     ] {
         assert!(has(path), "{path} missing: {first:#?}");
@@ -236,6 +290,7 @@ fn debian_package() {
         "opt/eryph/guest-services/bin/egs-service 755",
         "lib/systemd/system/eryph-guest-services.service 644",
         "lib/systemd/system/egs-provision-local.service 644",
+        "lib/systemd/system/egs-provision.service 644",
     ] {
         assert!(
             tree.iter().any(|e| e.starts_with(path)),

@@ -259,6 +259,17 @@ fn exec_over_a_unix_socket_with_status_keys_and_readiness() {
     let mut buf = [0u8; 64];
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"READY=1");
+    // Only the daemon talks to systemd: its sessions (and provisioning commands) do not
+    // inherit the socket.
+    let (code, out, _) = server.ssh(
+        "client",
+        &["vm", "echo \"notify=${NOTIFY_SOCKET-unset}\""],
+        b"",
+    );
+    assert_eq!(
+        (code, String::from_utf8_lossy(&out).trim()),
+        (0, "notify=unset")
+    );
     let status = server.kvp(&["list", "--pool", "1"]);
     assert!(
         status.contains("eryph:guest-services:status=available"),

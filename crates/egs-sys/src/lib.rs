@@ -6,6 +6,7 @@
 
 pub mod boot;
 pub mod fs;
+pub mod host;
 pub mod lock;
 pub mod notify;
 pub mod process;
