@@ -170,6 +170,39 @@ pub fn disabled_by(root: &Path) -> Option<PathBuf> {
     disabled_by
 }
 
+/// The renames a configuration asks for, as cloud-init's `apply_network_config_names`
+/// performs them in its local stage: a physical interface named in the configuration
+/// (v1 `name` with `mac_address`, v2 `set-name` with `match.macaddress`) whose device is
+/// present under another name. `(current, wanted)` pairs.
+pub fn renames(
+    config: &crate::NetworkConfig,
+    interfaces: &[SystemInterface],
+) -> Result<Vec<(String, String)>, crate::NetConfigError> {
+    let state = crate::interpret(
+        config,
+        crate::Renderer::Networkd,
+        crate::render::Fidelity::Complete,
+        &mac_names(interfaces),
+    )?;
+    let mut renames = Vec::new();
+    for (name, iface) in &state.interfaces {
+        let physical = iface.get("type").and_then(Val::as_str) == Some("physical");
+        let Some(mac) = iface.get("mac_address").and_then(Val::as_str) else {
+            continue;
+        };
+        let mac = mac.to_ascii_lowercase();
+        let present = interfaces
+            .iter()
+            .find(|i| i.physical && i.mac.as_deref() == Some(mac.as_str()));
+        if let (true, Some(present)) = (physical, present) {
+            if &present.name != name {
+                renames.push((present.name.clone(), name.clone()));
+            }
+        }
+    }
+    Ok(renames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,3 +276,4 @@ mod tests {
         assert_eq!(disabled_by(root.path()), None);
     }
 }
+

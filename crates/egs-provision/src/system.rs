@@ -209,6 +209,18 @@ impl System {
         })
     }
 
+    /// Renames a network interface (taken down first, as the kernel requires), as
+    /// cloud-init does in its local stage for `set-name` and v1 names. A sandbox only
+    /// records it.
+    pub fn rename_interface(&self, current: &str, wanted: &str) -> Result<(), SystemError> {
+        if self.is_sandbox() {
+            return self.record_action("rename-interface", &format!("{current} {wanted}"));
+        }
+        self.run(&Command::new(["ip", "link", "set", "dev", current, "down"]))?;
+        self.run(&Command::new(["ip", "link", "set", "dev", current, "name", wanted]))
+            .map(|_| ())
+    }
+
     /// Turns netplan's YAML into the backend's files now (`netplan generate`): its systemd
     /// generator ran at boot, before the local stage wrote the configuration. A sandbox
     /// only records it.

@@ -46,7 +46,20 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
             load(&input, bytes, kind, &macs).map_err(|e| SystemError::Input(e.to_string()))?
         }
     };
-    match apply(&root, config, None, &interfaces) {
+    let renames = match &config {
+        Some(c) if !c.is_disabled() => {
+            net_system::renames(c, &interfaces).map_err(|e| SystemError::Input(e.to_string()))?
+        }
+        _ => Vec::new(),
+    };
+    let result = apply(&root, config, None, &interfaces);
+    if matches!(result, Ok(NetOutcome::Written { .. })) {
+        for (current, wanted) in &renames {
+            ctx.system.rename_interface(current, wanted)?;
+            ctx.log.push(format!("interface {current} renamed to {wanted}"));
+        }
+    }
+    match result {
         Ok(NetOutcome::Written {
             renderer,
             source,
