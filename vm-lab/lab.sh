@@ -4,7 +4,7 @@
 # (Firecracker hybrid-vsock protocol), so the host reaches it as `fc:SOCKET` and never
 # touches its own AF_VSOCK. Seeds are CD-ROMs; the NIC is virtio on user-mode networking.
 
-lab_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lab_repo=${EGS_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 lab_cache=${EGS_VM_CACHE:-/var/cache/egs-vm-lab}
 lab_mac=52:54:00:12:34:56
 
@@ -47,7 +47,8 @@ lab_disk() {
       sh "$kit/install.sh" --root "$stage" --ssh-public-key "$work/home/.eryph-key.pub" >/dev/null ;;
     deb)
       local dist=$work/dist
-      "$lab_repo/scripts/package" --bin-dir "$(dirname "$lab_egs_service")" --out "$dist" >/dev/null
+      "$lab_repo/scripts/package" --bin-dir "$(dirname "$lab_egs_service")" --out "$dist" > "$work/package.log" 2>&1 || {
+        cat "$work/package.log" >&2; return 1; }
       cp "$dist"/eryph-guest-services_*_amd64.deb "$stage/tmp/egs.deb"
       chroot "$stage" dpkg -i /tmp/egs.deb >/dev/null
       rm -f "$stage/tmp/egs.deb"

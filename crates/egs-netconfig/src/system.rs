@@ -276,4 +276,3 @@ mod tests {
         assert_eq!(disabled_by(root.path()), None);
     }
 }
-

@@ -7,6 +7,7 @@ use egs_kvp::pool::{Pool, POOL_GUEST};
 use egs_kvp::report::{ProvisioningState, STATE_KEY};
 
 use crate::command::Command;
+use crate::state::{now, write_json, RunState};
 use crate::system::System;
 
 /// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
@@ -44,14 +45,28 @@ pub fn map_status(status: &str) -> Option<ProvisioningState> {
     }
 }
 
-/// Reads cloud-init's status once and mirrors it into the Guest pool (when there is one).
-/// Returns cloud-init's status word.
-pub fn mirror(system: &System, kvp_dir: Option<&std::path::Path>) -> Result<String, String> {
+/// What `egs-service status` shows for a system cloud-init provisions.
+pub const BRIDGE_DATASOURCE: &str = "cloud-init (bridge mode)";
+
+/// Whether cloud-init is finished with this boot (its status no longer changes).
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "done" | "error" | "disabled")
+}
+
+/// Reads cloud-init's status once and mirrors it: into the Guest pool (when there is one)
+/// and into `state.json`, so `egs-service status` (and `--wait`) show cloud-init's progress.
+/// Writes only when the status differs from `previous`. Returns cloud-init's status word.
+pub fn mirror(
+    system: &System,
+    kvp_dir: Option<&std::path::Path>,
+    previous: Option<&str>,
+) -> Result<String, String> {
     let program = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
         .iter()
         .filter_map(|p| system.layout.host(p).ok())
         .find(|p| p.exists())
         .ok_or("cloud-init is not installed")?;
+    // The exit status is not an answer (it is non-zero for error and degraded runs).
     let out = Command::new([
         program.display().to_string(),
         "status".into(),
@@ -63,6 +78,9 @@ pub fn mirror(system: &System, kvp_dir: Option<&std::path::Path>) -> Result<Stri
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("cloud-init status printed no JSON: {e}"))?;
     let status = json["status"].as_str().unwrap_or("unknown").to_string();
+    if previous == Some(status.as_str()) {
+        return Ok(status);
+    }
     if let (Some(state), Some(dir)) = (map_status(&status), kvp_dir) {
         let pool = Pool::open(dir, POOL_GUEST);
         if pool.path().exists() {
@@ -70,7 +88,51 @@ pub fn mirror(system: &System, kvp_dir: Option<&std::path::Path>) -> Result<Stri
                 .map_err(|e| e.to_string())?;
         }
     }
+    let errors = json["errors"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    format!(
+                        "cloud-init: {}",
+                        e.as_str().map_or_else(|| e.to_string(), str::to_string)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let state = RunState {
+        status: if is_terminal(&status) {
+            status.clone()
+        } else {
+            "running".into()
+        },
+        datasource: Some(BRIDGE_DATASOURCE.into()),
+        boot_id: crate::runner::system_boot_id(),
+        errors,
+        updated: now(),
+        ..RunState::default()
+    };
+    let path = system.layout.state_file();
+    write_json(&path, &state, 0o600).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(status)
+}
+
+/// The original's `CloudInitStatusWatcher`, run by the daemon: mirrors cloud-init's status
+/// every 5 s until it is final (cloud-init's last stage runs after multi-user.target, so
+/// nothing that is part of the boot transaction may wait for it). Stops for good when
+/// cloud-init cannot be run.
+pub fn watch(system: &System, kvp_dir: Option<&std::path::Path>) {
+    let mut last: Option<String> = None;
+    loop {
+        match mirror(system, kvp_dir, last.as_deref()) {
+            Ok(status) if is_terminal(&status) => return,
+            Ok(status) => last = Some(status),
+            Err(e) if e.starts_with("cloud-init is not installed") => return,
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
 }
 
 #[cfg(test)]

@@ -377,7 +377,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     };
     let mut kvp = Kvp::open(opts.kvp_dir.as_deref(), style);
     if opts.user_data.is_none() && crate::bridge::cloud_init_enabled(&system) {
-        let status = crate::bridge::mirror(&system, opts.kvp_dir.as_deref()).map_err(RunError)?;
+        let status = if opts.dry_run {
+            "not mirrored (dry run)".to_string()
+        } else {
+            crate::bridge::mirror(&system, opts.kvp_dir.as_deref(), None).map_err(RunError)?
+        };
         append_log(
             &layout,
             &[format!(

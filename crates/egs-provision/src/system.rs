@@ -217,8 +217,10 @@ impl System {
             return self.record_action("rename-interface", &format!("{current} {wanted}"));
         }
         self.run(&Command::new(["ip", "link", "set", "dev", current, "down"]))?;
-        self.run(&Command::new(["ip", "link", "set", "dev", current, "name", wanted]))
-            .map(|_| ())
+        self.run(&Command::new([
+            "ip", "link", "set", "dev", current, "name", wanted,
+        ]))
+        .map(|_| ())
     }
 
     /// Turns netplan's YAML into the backend's files now (`netplan generate`): its systemd

@@ -176,6 +176,13 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
             None
         };
         let _ = notifier.notify("READY=1");
+        // Where cloud-init provisions, its status is mirrored until it is final (not gated
+        // by any flag, as the original's watcher).
+        let system = egs_provision::system::System::new(place.layout());
+        if egs_provision::bridge::cloud_init_enabled(&system) {
+            let kvp_dir = kvp_dir.to_path_buf();
+            std::thread::spawn(move || egs_provision::bridge::watch(&system, Some(&kvp_dir)));
+        }
         if args.no_provisioning {
             log("provisioning is left to its boot units (--no-provisioning)");
         } else if control.provisioning {

@@ -68,6 +68,11 @@ impl Where {
         }
     }
 
+    /// The state layout of this place.
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.root(), self.state_dir.as_deref())
+    }
+
     /// The root provisioned (`/` unless a sandbox is given).
     pub fn root(&self) -> PathBuf {
         self.root.clone().unwrap_or_else(|| PathBuf::from("/"))
@@ -165,7 +170,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
 
 /// Runs `egs-service reset`; exit 1 on the first path that cannot be removed.
 pub fn reset_command(place: &Where, options: egs_provision::maintenance::ResetOptions) -> ExitCode {
-    let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    let layout = place.layout();
     match egs_provision::maintenance::reset(&layout, options) {
         Ok(removals) => {
             for r in &removals {
@@ -190,7 +195,7 @@ pub fn reset_command(place: &Where, options: egs_provision::maintenance::ResetOp
 
 /// Runs `egs-service collect-logs OUTPUT`.
 pub fn collect_logs_command(place: &Where, output: &Path) -> ExitCode {
-    let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    let layout = place.layout();
     match egs_provision::maintenance::collect_logs(&layout, output) {
         Ok(names) => {
             println!(
@@ -250,7 +255,7 @@ fn still_to_finish(state: Option<&RunState>, this_boot: Option<&str>) -> bool {
 /// Runs `egs-service status`; exit 0 done/running/not started, 1 error, 2 done with
 /// recoverable errors (as `cloud-init status`), 3 when `--wait --timeout` ran out.
 pub fn status_command(place: &Where, args: StatusArgs) -> ExitCode {
-    let layout = Layout::new(&place.root(), place.state_dir.as_deref());
+    let layout = place.layout();
     let as_json = args.json || args.format == StatusFormat::Json;
     // Boots are told apart on the running system only (a sandbox's runs name their own).
     let this_boot = (place.root.is_none() && place.state_dir.is_none())

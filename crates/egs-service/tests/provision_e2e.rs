@@ -662,6 +662,13 @@ fn bridge_mode_defers_to_an_enabled_cloud_init() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!s.root.join("var/tmp/ran").exists(), "nothing provisioned");
+    // `status` shows cloud-init's progress (this machine's cloud-init has not run: running).
+    let status = s.status(&[]);
+    assert_eq!(
+        (status["datasource"].as_str(), status["status"].as_str()),
+        (Some("cloud-init (bridge mode)"), Some("running")),
+        "{status}"
+    );
     std::fs::create_dir_all(s.root.join("etc/cloud")).unwrap();
     std::fs::write(s.root.join("etc/cloud/cloud-init.disabled"), "").unwrap();
     let (code, output) = s.run(&["--devices", iso.to_str().unwrap()]);

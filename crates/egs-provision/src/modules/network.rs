@@ -56,7 +56,8 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
     if matches!(result, Ok(NetOutcome::Written { .. })) {
         for (current, wanted) in &renames {
             ctx.system.rename_interface(current, wanted)?;
-            ctx.log.push(format!("interface {current} renamed to {wanted}"));
+            ctx.log
+                .push(format!("interface {current} renamed to {wanted}"));
         }
     }
     match result {
