@@ -947,9 +947,14 @@ fn passwords_timezone_boothook_power_state_and_single_stages() {
         !s.root.join("var/tmp/boothook").exists(),
         "--stage local runs only the local stage"
     );
+    let after_local = s.status(&[]);
     assert_eq!(
-        s.status(&[])["stages_done"],
+        after_local["stages_done"],
         serde_json::json!(["init-local"])
+    );
+    assert_eq!(
+        after_local["status"], "running",
+        "running until the last stage has run, as cloud-init"
     );
     for stage in ["network", "config", "final"] {
         let (code, output) = s.run(&[
@@ -962,6 +967,72 @@ fn passwords_timezone_boothook_power_state_and_single_stages() {
         ]);
         assert_eq!(code, 0, "{stage}: {output}");
     }
+    // The stages ran in four invocations; the state keeps every stage's record and every
+    // module's, with its start and duration.
+    let status = s.status(&[]);
+    assert_eq!(status["status"], "done", "{status}");
+    let stages: Vec<&str> = status["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "init-local",
+            "init-network",
+            "modules-config",
+            "modules-final"
+        ]
+    );
+    let module = |name: &str| {
+        status["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            .clone()
+    };
+    for (name, stage) in [
+        ("apply_network_config", "init-local"),
+        ("users_groups", "init-network"),
+        ("runcmd", "modules-config"),
+        ("scripts_user", "modules-final"),
+    ] {
+        let m = module(name);
+        assert_eq!(m["stage"], stage);
+        let stage_record =
+            &status["stages"].as_array().unwrap()[stages.iter().position(|s| *s == stage).unwrap()];
+        let (started, duration) = (
+            m["started"].as_f64().unwrap(),
+            m["duration"].as_f64().unwrap(),
+        );
+        let (stage_start, stage_duration) = (
+            stage_record["started"].as_f64().unwrap(),
+            stage_record["duration"].as_f64().unwrap(),
+        );
+        assert!(
+            started >= stage_start && started + duration <= stage_start + stage_duration + 1e-3,
+            "{name} lies within {stage}: {m} {stage_record}"
+        );
+    }
+    let long = Command::cargo_bin("egs-service")
+        .unwrap()
+        .args(["status", "--long", "--root"])
+        .arg(&s.root)
+        .output()
+        .unwrap();
+    let long = String::from_utf8_lossy(&long.stdout);
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("modules-config  @") && l.contains(" +"))
+            && long.lines().any(|l| l.trim_start().starts_with("runcmd")
+                && l.contains("done")
+                && l.contains(" +")),
+        "{long}"
+    );
     let shadow = s.read("etc/shadow");
     let field = |user: &str, n: usize| {
         shadow
@@ -1247,4 +1318,46 @@ fn configdrive_network_data_for_networkd_and_the_dhcp_fallback_for_ifupdown() {
     assert_eq!(code, 0, "{output}");
     assert!(!s.root.join("etc/netplan").exists());
     assert_eq!(result_of(&s.status(&[]), "apply_network_config"), "done");
+}
+
+/// `status --wait` waits while provisioning has not started (as `cloud-init status --wait`)
+/// and returns the result once the run is over; `--timeout` gives up with exit 3.
+#[test]
+fn status_wait_waits_for_a_run_that_has_not_started() {
+    let s = sandbox();
+    let timed_out = Process::new(common::binary("egs-service"))
+        .args([
+            "status",
+            "--wait",
+            "--timeout",
+            "0.5",
+            "--format",
+            "json",
+            "--root",
+        ])
+        .arg(&s.root)
+        .output()
+        .unwrap();
+    assert_eq!(timed_out.status.code(), Some(3));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&timed_out.stdout).unwrap()["status"],
+        "not started"
+    );
+    let waiter = Process::new(common::binary("egs-service"))
+        .args(["status", "--wait", "--format", "json", "--root"])
+        .arg(&s.root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ud = write(&s, "ud", "#cloud-config\nhostname: waited-for\n");
+    let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-w"]);
+    assert_eq!(code, 0, "{output}");
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["status"].as_str(), status["instance_id"].as_str()),
+        (Some("done"), Some("iid-w")),
+        "{status}"
+    );
 }
