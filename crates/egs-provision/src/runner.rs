@@ -420,6 +420,18 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     // (the local stage runs in a unit of its own, before the others).
     let continuing = previous.boot_id == boot_id && !new_instance;
     let other_stage = |name: &str| !stages.iter().any(|s| s.name() == name);
+    // Failures of the other stages in this boot (the local stage's unit ran first) still
+    // make the status `error`.
+    let earlier_failures: Vec<String> = if continuing {
+        previous
+            .modules
+            .iter()
+            .filter(|m| other_stage(&m.stage) && m.result == "failed")
+            .map(|m| format!("{}: {}", m.name, m.message.as_deref().unwrap_or_default()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut state = RunState {
         status: "running".into(),
         instance_id: Some(ds.instance_id.clone()),
@@ -732,13 +744,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         save(&state)?;
     }
     state.errors.extend(failed.iter().cloned());
+    state.errors.extend(earlier_failures.iter().cloned());
     // Like cloud-init's status: running until the last stage has run, then done or error.
     let all_stages_done = Stage::ALL
         .iter()
         .all(|s| state.stages_done.iter().any(|d| d == s.name()));
     state.status = if !all_stages_done {
         "running".into()
-    } else if failed.is_empty() {
+    } else if failed.is_empty() && earlier_failures.is_empty() {
         "done".into()
     } else {
         "error".into()
@@ -747,7 +760,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     save(&state)?;
     kvp.state(if !all_stages_done {
         ProvisioningState::Running
-    } else if failed.is_empty() {
+    } else if failed.is_empty() && earlier_failures.is_empty() {
         ProvisioningState::Completed
     } else {
         ProvisioningState::Failed

@@ -1217,6 +1217,33 @@ fn network_config_is_rendered_before_networking_once_per_instance_and_bad_input_
     assert_eq!(s.read("etc/netplan/50-cloud-init.yaml"), netplan);
     assert_eq!(s.read("etc/hostname"), "iid-two-host\n");
     assert_eq!(result_of(&status, "set_hostname"), "done", "{status}");
+
+    // As the boot units run it: the local stage alone, then the rest. The local stage's
+    // failure still makes the status `error` once the last stage has run.
+    let iso = seed("three", "iid-three", &bad);
+    let (code, output) = s.run(&["--devices", iso.to_str().unwrap(), "--stage", "local"]);
+    assert_ne!(code, 0, "{output}");
+    let (code, output) = s.run(&[
+        "--devices",
+        iso.to_str().unwrap(),
+        "--stage",
+        "network,config,final",
+    ]);
+    assert_eq!(code, 0, "its own stages went well: {output}");
+    let status = s.status(&[]);
+    assert_eq!(status["status"], "error", "{status}");
+    assert_eq!(
+        result_of(&status, "apply_network_config"),
+        "failed",
+        "{status}"
+    );
+    assert!(
+        status["errors"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .starts_with("apply_network_config: NoCloud network-config")),
+        "{status}"
+    );
 }
 
 #[test]
