@@ -536,10 +536,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         .chain(&schema.items)
         .filter(|d| d.severity == Severity::Error)
     {
+        let described = user_data.describe(d);
         log.push(format!(
-            "cloud-config problem (applied where possible): {d}"
+            "cloud-config problem (applied where possible): {described}"
         ));
-        state.errors.push(d.to_string());
+        state.errors.push(described);
     }
     let mut default_user = opts
         .default_user

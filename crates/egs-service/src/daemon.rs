@@ -133,9 +133,8 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
     };
     let os = operating_system(&place.root());
     let result: Result<(), String> = runtime.block_on(async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| e.to_string())?;
+        let mut stop_request =
+            egs_sys::shutdown::StopRequest::listen().map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = if control.remote_access {
             let host_keys = egs_ssh::host_key::host_keys(&args.config_dir.join("private"))?;
@@ -192,10 +191,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
                 log(&format!("provisioning finished ({code:?})"));
             });
         }
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        stop_request.wait().await;
         log("stopping");
         let _ = notifier.notify("STOPPING=1");
         let _ = stop_tx.send(true);

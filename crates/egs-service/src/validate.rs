@@ -128,16 +128,14 @@ impl Report {
             } else {
                 "warning"
             };
-            let mut place = f.source.clone().unwrap_or_else(|| "user-data".to_string());
-            if let (Some(line), Some(column)) = (f.line, f.column) {
-                place.push_str(&format!(", line {line}, column {column}"));
-            }
-            let path = if f.path.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", f.path)
-            };
-            println!("{level}: {place}: {path}{}", f.message);
+            let text = egs_userdata::pipeline::describe_finding(
+                f.source.as_deref(),
+                f.line,
+                f.column,
+                &f.path,
+                &f.message,
+            );
+            println!("{level}: {text}");
         }
         match (&self.resolved, self.valid()) {
             (Some(r), true) => println!(

@@ -1388,3 +1388,19 @@ fn status_wait_waits_for_a_run_that_has_not_started() {
         "{status}"
     );
 }
+
+/// A cloud-config part that is not YAML: the run goes on (cloud-init skips the part) and
+/// the status names the part and the position, once, as `validate` does.
+#[test]
+fn broken_cloud_config_is_named_by_part_and_position() {
+    let s = sandbox();
+    let ud = write(&s, "ud", "#cloud-config\nusers: [\n  - name: x\n");
+    let (code, output) = s.run(&["--user-data", &ud, "--instance-id", "iid-y"]);
+    assert_eq!(code, 0, "{output}");
+    let status = s.status(&[]);
+    assert_eq!(status["extended_status"], "degraded done", "{status}");
+    assert_eq!(
+        status["errors"][0].as_str().unwrap(),
+        "user-data part 1 (part-001), line 3, column 3: invalid YAML: \"-\" is only valid inside a block; part ignored"
+    );
+}

@@ -426,7 +426,7 @@ impl Sftp {
                     }
                     std::fs::remove_file(&local).map_err(other)?;
                 }
-                std::os::unix::fs::symlink(link, &local).map_err(other)?;
+                egs_sys::fs::symlink(std::path::Path::new(&link), &local).map_err(other)?;
             } else if kind.is_dir() {
                 if recursive {
                     done += Box::pin(

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use russh_sftp::protocol::{
@@ -117,10 +116,10 @@ fn apply(path: &Path, attrs: &FileAttributes) -> Result<(), Failure> {
             .map_err(fail)?;
     }
     if let Some(mode) = attrs.permissions {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777)).map_err(fail)?;
+        egs_sys::fs::set_mode(path, mode & 0o7777).map_err(fail)?;
     }
     if attrs.uid.is_some() || attrs.gid.is_some() {
-        std::os::unix::fs::chown(path, attrs.uid, attrs.gid).map_err(fail)?;
+        egs_sys::fs::chown(path, attrs.uid, attrs.gid).map_err(fail)?;
     }
     if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
         let at = |s: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.into());
@@ -194,7 +193,10 @@ impl russh_sftp::server::Handler for Sftp {
         if !pflags.intersects(OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND) {
             options.read(true);
         }
-        options.mode(attrs.permissions.map_or(0o666, |m| m & 0o7777));
+        egs_sys::fs::create_mode(
+            &mut options,
+            attrs.permissions.map_or(0o666, |m| m & 0o7777),
+        );
         let file = options.open(&path).map_err(|e| io_failure(&path, e))?;
         let handle = self.insert(Open::File(file))?;
         Ok(Handle { id, handle })
@@ -219,8 +221,7 @@ impl russh_sftp::server::Handler for Sftp {
     ) -> Result<Data, Self::Error> {
         let file = self.file(&handle)?;
         let mut data = vec![0u8; len.min(MAX_READ) as usize];
-        let n = file
-            .read_at(&mut data, offset)
+        let n = egs_sys::fs::read_at(file, &mut data, offset)
             .map_err(|e| Failure(StatusCode::Failure, e.to_string()))?;
         if n == 0 && !data.is_empty() {
             return Err(Failure(StatusCode::Eof, "end of file".into()));
@@ -236,8 +237,7 @@ impl russh_sftp::server::Handler for Sftp {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
-        self.file(&handle)?
-            .write_all_at(&data, offset)
+        egs_sys::fs::write_all_at(self.file(&handle)?, &data, offset)
             .map_err(|e| Failure(StatusCode::Failure, e.to_string()))?;
         Ok(ok(id))
     }
@@ -293,11 +293,10 @@ impl russh_sftp::server::Handler for Sftp {
             file.set_len(size).map_err(fail)?;
         }
         if let Some(mode) = attrs.permissions {
-            file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-                .map_err(fail)?;
+            egs_sys::fs::set_file_mode(file, mode & 0o7777).map_err(fail)?;
         }
         if attrs.uid.is_some() || attrs.gid.is_some() {
-            std::os::unix::fs::fchown(file, attrs.uid, attrs.gid).map_err(fail)?;
+            egs_sys::fs::fchown(file, attrs.uid, attrs.gid).map_err(fail)?;
         }
         if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
             let at = |s: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.into());
@@ -356,10 +355,12 @@ impl russh_sftp::server::Handler for Sftp {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let path = self.path(&path);
-        std::fs::DirBuilder::new()
-            .mode(attrs.permissions.map_or(0o777, |m| m & 0o7777))
-            .create(&path)
-            .map_err(|e| io_failure(&path, e))?;
+        egs_sys::fs::dir_mode(
+            &mut std::fs::DirBuilder::new(),
+            attrs.permissions.map_or(0o777, |m| m & 0o7777),
+        )
+        .create(&path)
+        .map_err(|e| io_failure(&path, e))?;
         Ok(ok(id))
     }
 
@@ -414,7 +415,7 @@ impl russh_sftp::server::Handler for Sftp {
         // OpenSSH sends (target, link name) in this order, reversed from the draft; every
         // OpenSSH-compatible server follows OpenSSH.
         let (target, link) = (linkpath, self.path(&targetpath));
-        std::os::unix::fs::symlink(&target, &link).map_err(|e| io_failure(&link, e))?;
+        egs_sys::fs::symlink(Path::new(&target), &link).map_err(|e| io_failure(&link, e))?;
         Ok(ok(id))
     }
 

@@ -84,6 +84,20 @@ pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
+/// Sets permission bits of an open file (Unix; ignored elsewhere, as [`set_mode`]).
+pub fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, mode);
+        Ok(())
+    }
+}
+
 /// Permission bits of a file (Unix; `None` elsewhere or when it cannot be read).
 pub fn mode(path: &Path) -> Option<u32> {
     #[cfg(unix)]
@@ -132,6 +146,120 @@ pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
             io::ErrorKind::Unsupported,
             "symbolic links are not implemented on this platform yet",
         ))
+    }
+}
+
+/// Creates a symbolic link at `link` pointing to `target` (an error on systems without
+/// them).
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, link)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (target, link);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "symbolic links are not implemented on this platform yet",
+        ))
+    }
+}
+
+/// Sets owner and/or group by numeric id, following symlinks (Unix; an error elsewhere,
+/// where files are owned through ACLs).
+pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::chown(path, uid, gid)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, uid, gid);
+        Err(no_numeric_owners())
+    }
+}
+
+/// Sets owner and/or group of an open file (Unix; an error elsewhere).
+pub fn fchown(file: &File, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::fchown(file, uid, gid)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, uid, gid);
+        Err(no_numeric_owners())
+    }
+}
+
+#[cfg(not(unix))]
+fn no_numeric_owners() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "numeric owners (uid/gid) do not exist on this platform",
+    )
+}
+
+/// Permission bits for files `options` creates (Unix; Windows has no mode bits and keeps
+/// the directory's inherited ACL).
+pub fn create_mode(options: &mut OpenOptions, mode: u32) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        options
+    }
+}
+
+/// Permission bits for directories `builder` creates (Unix; as [`create_mode`] elsewhere).
+pub fn dir_mode(builder: &mut fs::DirBuilder, mode: u32) -> &mut fs::DirBuilder {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = mode;
+        builder
+    }
+}
+
+/// Reads at `offset` without moving a shared cursor (several SFTP requests on one handle).
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
+}
+
+/// Writes all of `data` at `offset`.
+pub fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let _ = (&mut data, &mut offset);
+        std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+    }
+    #[cfg(windows)]
+    {
+        while !data.is_empty() {
+            let n = std::os::windows::fs::FileExt::seek_write(file, data, offset)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            data = &data[n..];
+            offset += n as u64;
+        }
+        Ok(())
     }
 }
 

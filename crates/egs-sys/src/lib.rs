@@ -11,3 +11,4 @@ pub mod lock;
 pub mod notify;
 pub mod process;
 pub mod pty;
+pub mod shutdown;

@@ -1,66 +1,106 @@
-//! Signals for processes EGS started (SSH sessions): delivery by name, the name of the
-//! signal that ended one, and killing a whole process group.
+//! Processes EGS started (SSH sessions): delivery of signals by name, how one ended, and
+//! ending a whole process tree. Unix: signals and process groups. Windows has no signals:
+//! only `KILL` is delivered (as termination), and a tree is ended with `taskkill /T`.
 
-use std::os::unix::process::ExitStatusExt;
+pub use imp::{kill_group, outcome, own_process_group, signal};
 
-/// The signals SSH names (RFC 4254 §6.10), without `SIG`.
-const SIGNALS: [(&str, i32); 13] = [
-    ("ABRT", libc::SIGABRT),
-    ("ALRM", libc::SIGALRM),
-    ("FPE", libc::SIGFPE),
-    ("HUP", libc::SIGHUP),
-    ("ILL", libc::SIGILL),
-    ("INT", libc::SIGINT),
-    ("KILL", libc::SIGKILL),
-    ("PIPE", libc::SIGPIPE),
-    ("QUIT", libc::SIGQUIT),
-    ("SEGV", libc::SIGSEGV),
-    ("TERM", libc::SIGTERM),
-    ("USR1", libc::SIGUSR1),
-    ("USR2", libc::SIGUSR2),
-];
+#[cfg(unix)]
+mod imp {
+    use std::os::unix::process::ExitStatusExt;
 
-/// Sends the signal named `name` (SSH spelling: `INT`, `TERM`, …) to `pid`; false for an
-/// unknown name or a failed delivery.
-pub fn signal(pid: u32, name: &str) -> bool {
-    let Some((_, number)) = SIGNALS.iter().find(|(n, _)| *n == name) else {
-        return false;
-    };
-    // SAFETY: kill(2) has no memory effects.
-    unsafe { libc::kill(pid as libc::pid_t, *number) == 0 }
-}
+    /// The signals SSH names (RFC 4254 §6.10), without `SIG`.
+    const SIGNALS: [(&str, i32); 13] = [
+        ("ABRT", libc::SIGABRT),
+        ("ALRM", libc::SIGALRM),
+        ("FPE", libc::SIGFPE),
+        ("HUP", libc::SIGHUP),
+        ("ILL", libc::SIGILL),
+        ("INT", libc::SIGINT),
+        ("KILL", libc::SIGKILL),
+        ("PIPE", libc::SIGPIPE),
+        ("QUIT", libc::SIGQUIT),
+        ("SEGV", libc::SIGSEGV),
+        ("TERM", libc::SIGTERM),
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+    ];
 
-/// Kills process group `pid` (a session's process and everything it started).
-pub fn kill_group(pid: u32) {
-    // SAFETY: kill(2) has no memory effects.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+    /// Sends the signal named `name` (SSH spelling: `INT`, `TERM`, …) to `pid`; false for
+    /// an unknown name or a failed delivery.
+    pub fn signal(pid: u32, name: &str) -> bool {
+        let Some((_, number)) = SIGNALS.iter().find(|(n, _)| *n == name) else {
+            return false;
+        };
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(pid as libc::pid_t, *number) == 0 }
     }
-}
 
-/// How a process ended: its exit code, or the SSH name of the signal that killed it (a
-/// number for signals SSH does not name) and whether it dumped core.
-pub fn outcome(status: std::process::ExitStatus) -> Result<i32, (String, bool)> {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Ok(code),
-        (None, Some(sig)) => {
-            let name = SIGNALS
-                .iter()
-                .find(|(_, n)| *n == sig)
-                .map_or_else(|| format!("SIG{sig}"), |(name, _)| name.to_string());
-            Err((name, status.core_dumped()))
+    /// Kills process group `pid` (a session's process and everything it started).
+    pub fn kill_group(pid: u32) {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe {
+            libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
         }
-        (None, None) => Ok(255),
+    }
+
+    /// How a process ended: its exit code, or the SSH name of the signal that killed it (a
+    /// number for signals SSH does not name) and whether it dumped core.
+    pub fn outcome(status: std::process::ExitStatus) -> Result<i32, (String, bool)> {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Ok(code),
+            (None, Some(sig)) => {
+                let name = SIGNALS
+                    .iter()
+                    .find(|(_, n)| *n == sig)
+                    .map_or_else(|| format!("SIG{sig}"), |(name, _)| name.to_string());
+                Err((name, status.core_dumped()))
+            }
+            (None, None) => Ok(255),
+        }
+    }
+
+    /// Puts a command into its own process group when it starts, so [`kill_group`]
+    /// reaches everything it spawns.
+    pub fn own_process_group(command: &mut tokio::process::Command) {
+        command.process_group(0);
     }
 }
 
-/// Puts a command into its own process group when it starts, so [`kill_group`] reaches
-/// everything it spawns.
-pub fn own_process_group(command: &mut tokio::process::Command) {
-    command.process_group(0);
+#[cfg(windows)]
+mod imp {
+    /// `CREATE_NEW_PROCESS_GROUP`.
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+
+    /// Windows has no signals; `KILL` ends the process tree, anything else is refused.
+    pub fn signal(pid: u32, name: &str) -> bool {
+        if name == "KILL" {
+            kill_group(pid);
+            return true;
+        }
+        false
+    }
+
+    /// Ends process `pid` and every process it started.
+    pub fn kill_group(pid: u32) {
+        let _ = std::process::Command::new("taskkill")
+            .args(["/T", "/F", "/PID", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
+    /// How a process ended: Windows processes always have an exit code.
+    pub fn outcome(status: std::process::ExitStatus) -> Result<i32, (String, bool)> {
+        Ok(status.code().unwrap_or(255))
+    }
+
+    /// Starts a command as the root of a process group of its own.
+    pub fn own_process_group(command: &mut tokio::process::Command) {
+        command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+    }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -177,7 +177,7 @@ pub type BoxStream = Box<dyn Stream>;
 /// A bound listener of any transport.
 pub enum Listener {
     /// Unix socket (the path is removed again on drop).
-    Unix(tokio::net::UnixListener, PathBuf),
+    Unix(sys::LocalListener, PathBuf),
     /// TCP.
     Tcp(tokio::net::TcpListener),
     /// vsock (or, on Windows, the Hyper-V socket).
@@ -189,22 +189,10 @@ impl Listener {
     /// is an error. Needs a Tokio runtime with I/O enabled.
     pub async fn bind(endpoint: &Endpoint) -> std::io::Result<Listener> {
         match endpoint {
-            Endpoint::Unix(path) => {
-                use std::os::unix::fs::FileTypeExt;
-                if let Ok(meta) = std::fs::symlink_metadata(path) {
-                    if !meta.file_type().is_socket() {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::AlreadyExists,
-                            format!("{} exists and is not a socket", path.display()),
-                        ));
-                    }
-                    std::fs::remove_file(path)?;
-                }
-                Ok(Listener::Unix(
-                    tokio::net::UnixListener::bind(path)?,
-                    path.clone(),
-                ))
-            }
+            Endpoint::Unix(path) => Ok(Listener::Unix(
+                sys::LocalListener::bind(path)?,
+                path.clone(),
+            )),
             Endpoint::Tcp(addr) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(addr).await?)),
             Endpoint::Vsock { cid, port } => Ok(Listener::Vm(sys::VmListener::bind(*cid, *port)?)),
             Endpoint::Firecracker { .. } => Err(std::io::Error::new(
@@ -229,10 +217,7 @@ impl Listener {
     /// The next connection, and a description of the peer for logs.
     pub async fn accept(&self) -> std::io::Result<(BoxStream, String)> {
         match self {
-            Listener::Unix(l, path) => {
-                let (s, _) = l.accept().await?;
-                Ok((Box::new(s), format!("unix:{}", path.display())))
-            }
+            Listener::Unix(l, path) => Ok((l.accept().await?, format!("unix:{}", path.display()))),
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
                 Ok((Box::new(s), format!("tcp:{peer}")))
@@ -257,11 +242,11 @@ const MAX_HANDSHAKE_LINE: u64 = 64;
 /// expects `OK <n>\n` before handing the stream over.
 pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
     match endpoint {
-        Endpoint::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
+        Endpoint::Unix(path) => sys::connect_local(path).await,
         Endpoint::Tcp(addr) => Ok(Box::new(tokio::net::TcpStream::connect(addr).await?)),
         Endpoint::Vsock { cid, port } => sys::connect_vm(*cid, *port).await,
         Endpoint::Firecracker { socket, port } => {
-            let stream = tokio::net::UnixStream::connect(socket).await?;
+            let stream = sys::connect_local(socket).await?;
             hybrid_vsock_handshake(stream, *port).await
         }
     }

@@ -218,6 +218,39 @@ impl UserData {
             .get(origin.source as usize)
             .map(|p| p.label(origin.source as usize))
     }
+
+    /// A diagnostic for people, naming the part and position:
+    /// `user-data part 1 (part-001), line 2, column 11: hostname: …` (no severity).
+    pub fn describe(&self, d: &egs_cloudconfig::schema::Diagnostic) -> String {
+        let at = d.origin;
+        describe_finding(
+            at.and_then(|o| self.source_label(&o)).as_deref(),
+            at.map(|o| o.line).filter(|&l| l > 0),
+            at.map(|o| o.column).filter(|&c| c > 0),
+            &d.path,
+            &d.message,
+        )
+    }
+}
+
+/// The one way findings are written for people: where (part, line, column), the config
+/// path, the message.
+pub fn describe_finding(
+    source: Option<&str>,
+    line: Option<u32>,
+    column: Option<u32>,
+    path: &str,
+    message: &str,
+) -> String {
+    let mut place = source.unwrap_or("user-data").to_string();
+    if let (Some(line), Some(column)) = (line, column) {
+        place.push_str(&format!(", line {line}, column {column}"));
+    }
+    if path.is_empty() {
+        format!("{place}: {message}")
+    } else {
+        format!("{place}: {path}: {message}")
+    }
 }
 
 /// Processes user-data and optional vendor-data, then merges vendor-data's configuration

@@ -1,5 +1,9 @@
-//! The VM socket of this OS: AF_VSOCK on Linux. (The Hyper-V socket of a Windows guest or
-//! host belongs in a `windows` module beside this one.)
+//! The sockets of this OS: the VM socket (AF_VSOCK on Linux; the Hyper-V socket of a
+//! Windows guest or host belongs in a `windows` module beside it) and Unix sockets
+//! (`local`).
+
+mod local;
+pub use local::{connect_local, LocalListener};
 
 #[cfg(target_os = "linux")]
 mod linux;
