@@ -2,6 +2,10 @@
 //! loader and by PyYAML (`python3` with the `yaml` module, installed by `.ci/run`), and
 //! both results are compared in a canonical typed rendering (so `1`, `1.0`, `"1"` and
 //! `true` all differ). Errors must agree too: both refuse, or both accept the same value.
+//!
+//! Linux only: PyYAML (python3) is the oracle.
+
+#![cfg(unix)]
 
 use std::fmt::Write;
 use std::process::Command;

@@ -1,6 +1,10 @@
 //! Datasources on real media: ISO images made by genisoimage and xorriso, FAT images made by
 //! mkfs.vfat and mtools, seed directories, the kernel command line and SMBIOS serial of a
 //! sandbox root, and `seedfrom` over HTTP on 127.0.0.1.
+//!
+//! Linux only: seed media are made by genisoimage, xorriso, mkfs.vfat and mtools.
+
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -2,6 +2,10 @@
 //! (fcntl lock, whole-file rewrite) and one like cloud-init (flock, append). Thousands of
 //! operations, each adding a record of its own, so a lost update shows as a missing record;
 //! afterwards nothing is lost, torn or duplicated.
+//!
+//! Linux only: cloud-init's own KVP writer (python3) is the peer.
+
+#![cfg(unix)]
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};

@@ -2,6 +2,10 @@
 //! rendered by Debian's cloud-init 22.4.2 (`cloud-init devel net-convert`) and by us, for
 //! each renderer, and the files must be equivalent (the rules in `common`). The only
 //! cloud-init output corrected is its Python-dictionary `dns {…}` line in ENI.
+//!
+//! Linux only: Debian's cloud-init is the oracle.
+
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

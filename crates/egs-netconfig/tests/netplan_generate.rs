@@ -8,6 +8,10 @@
 //! every created device. One difference is accepted (v1 global DNS, see
 //! [`accepted_difference`]); everything else fails the test. Route metrics, `/0` and host
 //! routes of v2 documents agree because applying uses `Fidelity::Complete`.
+//!
+//! Linux only: netplan generate is the peer.
+
+#![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -1,6 +1,10 @@
 //! `egs-service run` killed with SIGKILL at random points, 50 times: after every kill the
 //! state still parses, a module that had completed (its semaphore existed when the run
 //! began) never runs again, and a final run completes provisioning.
+//!
+//! Linux only: SIGKILL at random points and shadow-utils in a sandbox root.
+
+#![cfg(unix)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -2,6 +2,10 @@
 //! the machine key, the generated ssh config used by the real `ssh`, the proxy, transfers
 //! of files and trees (temp name then rename, --overwrite), status, the shell override,
 //! errors a person can act on, and the Firecracker hybrid-vsock handshake through a relay.
+//!
+//! Linux only: the OpenSSH client and a Unix-socket daemon are the peers.
+
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,10 @@
 //! pool, `egs-service run --kvp-dir` provisions from it — exactly as from a NoCloud ISO with
 //! the same documents — and partial, reordered, oversized, non-base64 and hash-mismatched
 //! chunk sets give their documented outcomes.
+//!
+//! Linux only: seed media made by genisoimage; shadow-utils in a sandbox root.
+
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

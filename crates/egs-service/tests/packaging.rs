@@ -1,4 +1,8 @@
 //! The systemd units in `packaging/` pass `systemd-analyze verify` with the real binary.
+//!
+//! Linux only: systemd-analyze, dpkg-deb, xorriso and install.sh (sh) are the peers.
+
+#![cfg(unix)]
 
 use std::path::Path;
 

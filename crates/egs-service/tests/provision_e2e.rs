@@ -1,6 +1,10 @@
 //! `egs-service run --root <sandbox>` end to end: seed media built with genisoimage,
 //! mkfs.vfat and mtools; accounts made by the real shadow-utils in the sandbox; then the
 //! sandbox is inspected. Reruns, new instances, reboots, failures and `--state-dir` too.
+//!
+//! Linux only: shadow-utils, genisoimage, mkfs.vfat and netplan are the peers.
+
+#![cfg(unix)]
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,10 @@
 //! output), PTY shells driven by a terminal (tmux), `env`, shell selection, SFTP, scp,
 //! rsync, port forwarding when enabled, keys from `id_egs.pub` and the KVP key slots,
 //! status keys in the KVP Guest pool and systemd readiness.
+//!
+//! Linux only: the OpenSSH client, rsync and tmux are the peers.
+
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

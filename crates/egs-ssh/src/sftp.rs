@@ -23,7 +23,8 @@ const READDIR_BATCH: usize = 128;
 
 enum Open {
     File(fs::File),
-    Dir(Option<fs::ReadDir>, PathBuf),
+    /// Boxed: a Windows `ReadDir` holds a whole `WIN32_FIND_DATAW`.
+    Dir(Option<Box<fs::ReadDir>>, PathBuf),
 }
 
 /// One SFTP session.
@@ -313,7 +314,7 @@ impl russh_sftp::server::Handler for Sftp {
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
         let path = self.path(&path);
         let entries = fs::read_dir(&path).map_err(|e| io_failure(&path, e))?;
-        let handle = self.insert(Open::Dir(Some(entries), path))?;
+        let handle = self.insert(Open::Dir(Some(Box::new(entries)), path))?;
         Ok(Handle { id, handle })
     }
 

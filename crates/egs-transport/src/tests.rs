@@ -92,10 +92,12 @@ async fn echo_once(listener: Listener) {
 #[tokio::test]
 async fn unix_and_tcp_carry_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    for endpoint in [
-        Endpoint::Unix(dir.path().join("s.sock")),
-        Endpoint::Tcp("127.0.0.1:0".parse().unwrap()),
-    ] {
+    let mut endpoints = vec![Endpoint::Tcp("127.0.0.1:0".parse().unwrap())];
+    // Unix sockets on Windows are not built yet (binding says so).
+    if cfg!(unix) {
+        endpoints.push(Endpoint::Unix(dir.path().join("s.sock")));
+    }
+    for endpoint in endpoints {
         let listener = Listener::bind(&endpoint).await.unwrap();
         let target = parse_target(&listener.local()).unwrap();
         let server = tokio::spawn(echo_once(listener));
@@ -110,6 +112,7 @@ async fn unix_and_tcp_carry_bytes() {
     assert!(!dir.path().join("s.sock").exists());
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn unix_bind_refuses_to_replace_a_regular_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +125,7 @@ async fn unix_bind_refuses_to_replace_a_regular_file() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep");
 }
 
+#[cfg(unix)]
 /// A stand-in for Firecracker's vsock Unix socket: reads `CONNECT <port>\n`, answers with
 /// `reply`, then (if accepted) echoes, with the first echoed bytes sent in the same write
 /// as the OK line.
@@ -146,6 +150,7 @@ async fn hybrid_relay(listener: tokio::net::UnixListener, reply: &'static str) -
     String::from_utf8(line).unwrap()
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn firecracker_handshake() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,6 +171,7 @@ async fn firecracker_handshake() {
     assert_eq!(relay.await.unwrap(), "CONNECT 5002\n");
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn firecracker_refusal_is_explained() {
     let dir = tempfile::tempdir().unwrap();
