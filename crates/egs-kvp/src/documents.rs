@@ -58,7 +58,7 @@ pub fn encode(name: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, KvpErro
         .collect();
     records.push((
         format!("{PREFIX}{name}:sha256"),
-        format!("{:x}", Sha256::digest(bytes)),
+        hex::encode(Sha256::digest(bytes)),
     ));
     records.push((format!("{PREFIX}{name}:count"), chunks.len().to_string()));
     Ok(records)
@@ -112,7 +112,7 @@ pub fn read(records: &[(String, String)], name: &str) -> DocumentState {
             ));
         }
     }
-    let actual = format!("{:x}", Sha256::digest(&bytes));
+    let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
         return DocumentState::Incomplete(format!(
             "{name}: sha256 is {actual}, expected {expected} (chunks from another version?)"

@@ -218,7 +218,7 @@ fn find_datasource(
     };
     if let Some(data) = &opts.user_data {
         let id = opts.instance_id.clone().unwrap_or_else(|| {
-            format!("override-{:x}", sha2::Sha256::digest(data))
+            format!("override-{}", hex::encode(sha2::Sha256::digest(data)))
                 .chars()
                 .take(21)
                 .collect()

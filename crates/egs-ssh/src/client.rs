@@ -185,7 +185,7 @@ const CHUNK: usize = 256 * 1024;
 fn temp_name(target: &str) -> String {
     let (dir, name) = target.rsplit_once('/').unwrap_or(("", target));
     let mut nonce = [0u8; 4];
-    let _ = getrandom::getrandom(&mut nonce);
+    let _ = getrandom::fill(&mut nonce);
     let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     let prefix = if dir.is_empty() && target.starts_with('/') {
         "/"

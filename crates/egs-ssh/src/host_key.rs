@@ -47,7 +47,7 @@ fn load_or_create_named(
 ) -> Result<PrivateKey, String> {
     load_or_create_with(path, comment, with_public, || {
         let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed).map_err(|e| e.to_string())?;
+        getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
         PrivateKey::new(KeypairData::from(Ed25519Keypair::from_seed(&seed)), "")
             .map_err(|e| e.to_string())
     })

@@ -85,7 +85,7 @@ impl Fetcher for UrlFetcher {
             .once_cache
             .as_ref()
             .filter(|_| once)
-            .map(|dir| dir.join(format!("{:x}", Sha256::digest(url.as_bytes()))));
+            .map(|dir| dir.join(hex::encode(Sha256::digest(url.as_bytes()))));
         if let Some(data) = cache_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
             return Ok(data);
         }

@@ -181,7 +181,7 @@ impl Part {
 
     /// Lower-case hex SHA-256 of the payload.
     pub fn sha256(&self) -> String {
-        format!("{:x}", Sha256::digest(&self.payload))
+        hex::encode(Sha256::digest(&self.payload))
     }
 
     /// How messages name this part, e.g. `user-data part 2 (script.sh)`.

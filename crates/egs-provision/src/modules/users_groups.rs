@@ -212,7 +212,7 @@ fn set_password(
 pub fn hash_password(plain: &str) -> Result<String, SystemError> {
     use sha_crypt::{PasswordHasher, ShaCrypt};
     let mut salt = [0u8; 12];
-    getrandom::getrandom(&mut salt)
+    getrandom::fill(&mut salt)
         .map_err(|e| SystemError::Lookup(format!("no random bytes for a password salt: {e}")))?;
     ShaCrypt::SHA512
         .hash_password_with_salt(plain.as_bytes(), &salt)
