@@ -7,7 +7,7 @@ use egs_kvp::pool::{Pool, POOL_GUEST};
 use egs_kvp::report::{ProvisioningState, STATE_KEY};
 
 use crate::command::Command;
-use crate::state::{now, write_json, RunState};
+use crate::state::{now, write_json, RunState, RunStatus};
 use crate::system::System;
 
 /// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
@@ -102,10 +102,11 @@ pub fn mirror(
         })
         .unwrap_or_default();
     let state = RunState {
-        status: if is_terminal(&status) {
-            status.clone()
-        } else {
-            "running".into()
+        status: match status.as_str() {
+            "done" => RunStatus::Done,
+            "error" => RunStatus::Error,
+            "disabled" => RunStatus::Disabled,
+            _ => RunStatus::Running,
         },
         datasource: Some(BRIDGE_DATASOURCE.into()),
         boot_id: crate::runner::system_boot_id(),

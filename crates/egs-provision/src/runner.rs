@@ -26,7 +26,7 @@ use crate::modules::{self, Context, Outcome, Stage};
 use crate::settings::Settings;
 use crate::state::{
     create_private_dir, now, read_json, seconds_since, unix_seconds, write_json, Frequency, Layout,
-    ModuleRecord, RunState, Semaphore, StageRecord,
+    ModuleRecord, ModuleResult, RunState, RunStatus, Semaphore, StageRecord,
 };
 use crate::system::System;
 
@@ -289,7 +289,7 @@ fn already_done(
 ) -> bool {
     match (recorded, frequency) {
         (Some(s), Frequency::PerBoot) if s.boot_id != boot_id => false,
-        (Some(s), _) if s.result == "failed" => !retry_failed,
+        (Some(s), _) if s.result == ModuleResult::Failed => !retry_failed,
         (Some(_), _) => true,
         (None, _) => false,
     }
@@ -333,7 +333,7 @@ fn plan(
         let verdict = if already_done(&recorded, module.frequency, boot_id, opts.retry_failed) {
             format!(
                 "skip (already {})",
-                recorded.map(|r| r.result).unwrap_or_default()
+                recorded.map_or("", |r| r.result.as_str())
             )
         } else {
             "run".to_string()
@@ -397,7 +397,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             return Ok(RunResult::NoDataSource);
         }
         let state = RunState {
-            status: "disabled".into(),
+            status: RunStatus::Disabled,
             boot_id: boot_id.clone(),
             errors: vec!["no datasource found".into()],
             updated: now(),
@@ -426,14 +426,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         previous
             .modules
             .iter()
-            .filter(|m| other_stage(&m.stage) && m.result == "failed")
+            .filter(|m| other_stage(&m.stage) && m.result == ModuleResult::Failed)
             .map(|m| format!("{}: {}", m.name, m.message.as_deref().unwrap_or_default()))
             .collect()
     } else {
         Vec::new()
     };
     let mut state = RunState {
-        status: "running".into(),
+        status: RunStatus::Running,
         instance_id: Some(ds.instance_id.clone()),
         datasource: Some(format!("{} ({})", ds.source, ds.location)),
         boot_id: boot_id.clone(),
@@ -506,7 +506,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     ) {
         Ok(u) => u,
         Err(e) => {
-            state.status = "error".into();
+            state.status = RunStatus::Error;
             state.errors.push(format!("user-data: {e}"));
             save(&state)?;
             kvp.event(
@@ -595,8 +595,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             let skip = already_done(&recorded, module.frequency, &boot_id, opts.retry_failed);
             let event_name = format!("{}/config-{}", stage.name(), module.name);
             if skip {
-                let (result, earlier) = recorded.map(|s| (s.result, s.message)).unwrap_or_default();
-                if result == "failed" {
+                let (result, earlier) = recorded
+                    .map(|s| (s.result.as_str(), s.message))
+                    .unwrap_or_default();
+                if result == ModuleResult::Failed.as_str() {
                     failed.push(format!(
                         "{}: failed earlier for this instance: {}",
                         module.name,
@@ -606,7 +608,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                 state.modules.push(ModuleRecord {
                     name: module.name.into(),
                     stage: stage.name().into(),
-                    result: "skipped".into(),
+                    result: ModuleResult::Skipped,
                     message: Some(format!("already {result} ({:?})", module.frequency)),
                     started: None,
                     duration: None,
@@ -643,7 +645,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                     state.reboots += 1;
                     if state.reboots > modules::MAX_REBOOTS {
                         (
-                            "failed",
+                            ModuleResult::Failed,
                             Some(format!(
                                 "more than {} reboots requested for this instance",
                                 modules::MAX_REBOOTS
@@ -652,7 +654,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                         )
                     } else {
                         (
-                            "reboot",
+                            ModuleResult::Reboot,
                             Some(if again {
                                 "reboot requested; the script runs again".into()
                             } else {
@@ -662,13 +664,13 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                         )
                     }
                 }
-                Ok(_) => ("done", None, false),
-                Err(e) => ("failed", Some(e.to_string()), false),
+                Ok(_) => (ModuleResult::Done, None, false),
+                Err(e) => (ModuleResult::Failed, Some(e.to_string()), false),
             };
-            if result != "reboot" {
+            if result != ModuleResult::Reboot {
                 if let Some(path) = &semaphore {
                     let record = Semaphore {
-                        result: result.into(),
+                        result,
                         boot_id: boot_id.clone(),
                         at: now(),
                         message: message.clone(),
@@ -677,7 +679,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                         .map_err(|e| RunError(format!("{}: {e}", path.display())))?;
                 }
             }
-            if result == "failed" {
+            if result == ModuleResult::Failed {
                 failed.push(format!(
                     "{}: {}",
                     module.name,
@@ -689,7 +691,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                     message.clone().unwrap_or_default()
                 ));
             }
-            let kvp_result = if result == "failed" {
+            let kvp_result = if result == ModuleResult::Failed {
                 KvpOutcome::Fail
             } else {
                 KvpOutcome::Success
@@ -697,14 +699,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             kvp.event(
                 &event_name,
                 EventType::Finish,
-                message.as_deref().unwrap_or(result),
+                message.as_deref().unwrap_or(result.as_str()),
                 Some(kvp_result),
                 Some(module_started),
             );
             state.modules.push(ModuleRecord {
                 name: module.name.into(),
                 stage: stage.name().into(),
-                result: result.into(),
+                result,
                 message,
                 started: Some(module_started_at),
                 duration: Some(module_duration),
@@ -712,7 +714,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             state.updated = now();
             save(&state)?;
             if reboot {
-                state.status = "reboot-pending".into();
+                state.status = RunStatus::RebootPending;
                 save(&state)?;
                 kvp.state(ProvisioningState::RebootPending);
                 append_log(&layout, &log);
@@ -751,11 +753,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         .iter()
         .all(|s| state.stages_done.iter().any(|d| d == s.name()));
     state.status = if !all_stages_done {
-        "running".into()
+        RunStatus::Running
     } else if failed.is_empty() && earlier_failures.is_empty() {
-        "done".into()
+        RunStatus::Done
     } else {
-        "error".into()
+        RunStatus::Error
     };
     state.updated = now();
     save(&state)?;

@@ -20,6 +20,62 @@ pub enum Frequency {
     Once,
 }
 
+/// How provisioning stands, as `state.json` and `status` spell it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// A run is in progress, or stages are still to run in this boot.
+    #[default]
+    Running,
+    /// Every stage ran, no module failed.
+    Done,
+    /// Every stage ran; a module (or the user-data) failed.
+    Error,
+    /// A script asked for a reboot; the next boot continues.
+    RebootPending,
+    /// No datasource: nothing to provision.
+    Disabled,
+}
+
+impl RunStatus {
+    /// The word `status` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Error => "error",
+            RunStatus::RebootPending => "reboot-pending",
+            RunStatus::Disabled => "disabled",
+        }
+    }
+}
+
+/// How a module's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleResult {
+    /// It ran (or had nothing to do).
+    Done,
+    /// It failed; the message says why.
+    Failed,
+    /// Its semaphore says it already ran.
+    Skipped,
+    /// A script asked for a reboot.
+    Reboot,
+}
+
+impl ModuleResult {
+    /// The word `status --long` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModuleResult::Done => "done",
+            ModuleResult::Failed => "failed",
+            ModuleResult::Skipped => "skipped",
+            ModuleResult::Reboot => "reboot",
+        }
+    }
+}
+
 /// Paths of one system (the real one, or a sandbox root).
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -96,7 +152,7 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Semaphore {
     /// `done` or `failed`.
-    pub result: String,
+    pub result: ModuleResult,
     /// The boot it ran in.
     pub boot_id: String,
     /// When (Unix seconds).
@@ -144,8 +200,8 @@ pub struct ModuleRecord {
     pub name: String,
     /// Stage name.
     pub stage: String,
-    /// `done`, `failed`, `skipped` (semaphore) or `reboot`.
-    pub result: String,
+    /// How it ended.
+    pub result: ModuleResult,
     /// Details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -183,9 +239,8 @@ pub fn seconds_since(start: std::time::Instant) -> f64 {
 /// `state.json`: what the last run did, for `status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
-    /// `running` (also between stages, until the last one has run), `done`, `error`,
-    /// `reboot-pending` or `disabled` (no datasource).
-    pub status: String,
+    /// Where provisioning stands.
+    pub status: RunStatus,
     /// The instance.
     pub instance_id: Option<String>,
     /// Which datasource and where.
@@ -258,7 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deep/state.json");
         let state = RunState {
-            status: "done".into(),
+            status: RunStatus::Done,
             ..RunState::default()
         };
         write_json(&path, &state, 0o600).unwrap();

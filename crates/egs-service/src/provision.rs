@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use egs_provision::modules::Stage;
 use egs_provision::runner::{run, RunOptions, RunResult};
-use egs_provision::state::{read_json, Layout, RunState};
+use egs_provision::state::{read_json, Layout, RunState, RunStatus};
 use serde_json::json;
 
 /// Options of `run`.
@@ -247,7 +247,7 @@ pub struct StatusArgs {
 fn still_to_finish(state: Option<&RunState>, this_boot: Option<&str>) -> bool {
     match state {
         None => true,
-        Some(s) if s.status == "running" => true,
+        Some(s) if s.status == RunStatus::Running => true,
         Some(s) => this_boot.is_some_and(|boot| s.boot_id != boot),
     }
 }
@@ -380,7 +380,7 @@ fn print_status(state: Option<&RunState>, as_json: bool, long: bool) -> (String,
             println!(
                 "  {:<24} {:<8} {timing}{}",
                 m.name,
-                m.result,
+                m.result.as_str(),
                 m.message
                     .as_deref()
                     .map(|x| format!("  {x}"))
