@@ -24,7 +24,8 @@ fn fnv(text: &str) -> String {
     format!("{:08x}", h >> 32)
 }
 
-/// The canonical host name of a target: `<cid>.vsock.alt`, `<hash>.fc.alt` (of the VMM
+/// The canonical host name of a target: `<vm-id>.hyper-v.alt` (as the original),
+/// `<cid>.vsock.alt`, `<hash>.fc.alt` (of the VMM
 /// socket path), `<hash>.unix.alt`, `<port>.tcp.alt` (hash: 8 hex digits of the path, so
 /// the name is a safe token whatever the path is).
 pub fn canonical_name(endpoint: &Endpoint) -> String {
@@ -36,6 +37,7 @@ pub fn canonical_name(endpoint: &Endpoint) -> String {
         Endpoint::Firecracker { socket, port } => {
             format!("{}.fc.alt", fnv(&format!("{}:{port}", socket.display())))
         }
+        Endpoint::HyperV { vm_id, .. } => format!("{vm_id}.hyper-v.alt"),
         Endpoint::Unix(path) => format!("{}.unix.alt", fnv(&path.display().to_string())),
         Endpoint::Tcp(addr) => format!("{}.tcp.alt", addr.port()),
     }

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+mod guid;
 mod sys;
+
+pub use guid::Guid;
 
 /// The Hyper-V integration service id of EGS.
 pub const SERVICE_ID: &str = "0000138a-facb-11e6-bd58-64006a7986d3";
@@ -68,6 +71,14 @@ pub enum Endpoint {
         /// The guest port.
         port: u32,
     },
+    /// A Hyper-V socket (Windows): the partition and the service.
+    HyperV {
+        /// The VM (host side), or which partitions may connect (guest side:
+        /// [`Guid::PARENT`] or [`Guid::WILDCARD`]).
+        vm_id: Guid,
+        /// The service ([`SERVICE_ID`] for EGS).
+        service_id: Guid,
+    },
     /// A Unix socket (development, tests, and as a proxy target).
     Unix(PathBuf),
     /// TCP; loopback unless explicitly allowed (development and tests).
@@ -82,10 +93,41 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
             Endpoint::Firecracker { socket, port } => write!(f, "fc:{}:{port}", socket.display()),
+            Endpoint::HyperV { vm_id, service_id } if *service_id == egs_service_id() => {
+                write!(f, "hv:{vm_id}")
+            }
+            Endpoint::HyperV { vm_id, service_id } => write!(f, "hv:{vm_id}:{service_id}"),
             Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
             Endpoint::Tcp(addr) => write!(f, "tcp:{addr}"),
         }
     }
+}
+
+/// [`SERVICE_ID`] as a [`Guid`].
+pub fn egs_service_id() -> Guid {
+    Guid::from_fields(
+        VSOCK_PORT,
+        0xfacb,
+        0x11e6,
+        [0xbd, 0x58, 0x64, 0x00, 0x6a, 0x79, 0x86, 0xd3],
+    )
+}
+
+/// `hv:VMID[:SERVICEID]` after the prefix; `parent`, `any` name the well-known VM ids.
+fn parse_hyperv(rest: &str) -> Result<Endpoint, String> {
+    let (vm, service) = match rest.split_once(':') {
+        Some((vm, service)) => (vm, service.parse::<Guid>()?),
+        None => (rest, egs_service_id()),
+    };
+    let vm_id = match vm {
+        "parent" => Guid::PARENT,
+        "any" => Guid::WILDCARD,
+        guid => guid.parse()?,
+    };
+    Ok(Endpoint::HyperV {
+        vm_id,
+        service_id: service,
+    })
 }
 
 fn parse_port(s: &str, what: &str) -> Result<u32, String> {
@@ -106,9 +148,20 @@ fn parse_tcp(addr: &str, allow_remote: bool) -> Result<Endpoint, String> {
     Ok(Endpoint::Tcp(addr))
 }
 
-/// Parses where the guest listens: `vsock` (any CID, port 5002), `vsock:PORT`,
-/// `unix:PATH` or `tcp:ADDR:PORT` (loopback unless `allow_remote`).
+/// Parses where the guest listens: `vsock` (any CID, port 5002), `vsock:PORT`, `hv`
+/// (Hyper-V socket of a Windows guest: the parent partition, EGS's service) or
+/// `hv:VMID|parent|any[:SERVICEID]`, `unix:PATH` or `tcp:ADDR:PORT` (loopback unless
+/// `allow_remote`).
 pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, String> {
+    if s == "hv" {
+        return Ok(Endpoint::HyperV {
+            vm_id: Guid::PARENT,
+            service_id: egs_service_id(),
+        });
+    }
+    if let Some(rest) = s.strip_prefix("hv:") {
+        return parse_hyperv(rest);
+    }
     if s == "vsock" {
         return Ok(Endpoint::Vsock {
             cid: VMADDR_CID_ANY,
@@ -128,13 +181,23 @@ pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, String> {
         return parse_tcp(addr, allow_remote);
     }
     Err(format!(
-        "'{s}': listen on vsock, vsock:PORT, unix:PATH or tcp:127.0.0.1:PORT"
+        "'{s}': listen on vsock, vsock:PORT, hv, hv:VMID, unix:PATH or tcp:127.0.0.1:PORT"
     ))
 }
 
 /// Parses a host-side target: `vsock:CID` (port 5002) or `vsock:CID:PORT`,
-/// `fc:UDS_PATH` (port 5002) or `fc:UDS_PATH:PORT`, `unix:PATH`, `tcp:127.0.0.1:PORT`.
+/// `fc:UDS_PATH` (port 5002) or `fc:UDS_PATH:PORT`, a Hyper-V VM id (`hv:VMID[:SERVICEID]`
+/// or, as the original takes it, the bare VM GUID), `unix:PATH`, `tcp:127.0.0.1:PORT`.
 pub fn parse_target(s: &str) -> Result<Endpoint, String> {
+    if let Some(rest) = s.strip_prefix("hv:") {
+        return parse_hyperv(rest);
+    }
+    if let Ok(vm_id) = s.parse::<Guid>() {
+        return Ok(Endpoint::HyperV {
+            vm_id,
+            service_id: egs_service_id(),
+        });
+    }
     if let Some(rest) = s.strip_prefix("vsock:") {
         let (cid, port) = match rest.split_once(':') {
             Some((cid, port)) => (cid, parse_port(port, "vsock port")?),
@@ -163,7 +226,7 @@ pub fn parse_target(s: &str) -> Result<Endpoint, String> {
         return parse_tcp(addr, false);
     }
     Err(format!(
-        "'{s}': a target is vsock:CID[:PORT], fc:SOCKET[:PORT], unix:PATH or tcp:127.0.0.1:PORT"
+        "'{s}': a target is vsock:CID[:PORT], fc:SOCKET[:PORT], a Hyper-V VM id (GUID or hv:GUID), unix:PATH or tcp:127.0.0.1:PORT"
     ))
 }
 
@@ -180,8 +243,10 @@ pub enum Listener {
     Unix(sys::LocalListener, PathBuf),
     /// TCP.
     Tcp(tokio::net::TcpListener),
-    /// vsock (or, on Windows, the Hyper-V socket).
+    /// vsock.
     Vm(sys::VmListener),
+    /// A Hyper-V socket (Windows guests).
+    HyperV(sys::HyperVListener),
 }
 
 impl Listener {
@@ -195,6 +260,9 @@ impl Listener {
             )),
             Endpoint::Tcp(addr) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(addr).await?)),
             Endpoint::Vsock { cid, port } => Ok(Listener::Vm(sys::VmListener::bind(*cid, *port)?)),
+            Endpoint::HyperV { vm_id, service_id } => Ok(Listener::HyperV(
+                sys::HyperVListener::bind(*vm_id, *service_id)?,
+            )),
             Endpoint::Firecracker { .. } => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "hybrid vsock is reached from the host; the guest listens on vsock",
@@ -211,6 +279,7 @@ impl Listener {
                 .map(|a| format!("tcp:{a}"))
                 .unwrap_or_else(|_| "tcp:?".into()),
             Listener::Vm(l) => l.local(),
+            Listener::HyperV(l) => l.local(),
         }
     }
 
@@ -223,6 +292,7 @@ impl Listener {
                 Ok((Box::new(s), format!("tcp:{peer}")))
             }
             Listener::Vm(l) => l.accept().await,
+            Listener::HyperV(l) => l.accept().await,
         }
     }
 }
@@ -245,6 +315,7 @@ pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
         Endpoint::Unix(path) => sys::connect_local(path).await,
         Endpoint::Tcp(addr) => Ok(Box::new(tokio::net::TcpStream::connect(addr).await?)),
         Endpoint::Vsock { cid, port } => sys::connect_vm(*cid, *port).await,
+        Endpoint::HyperV { vm_id, service_id } => sys::connect_hyperv(*vm_id, *service_id).await,
         Endpoint::Firecracker { socket, port } => {
             let stream = sys::connect_local(socket).await?;
             hybrid_vsock_handshake(stream, *port).await

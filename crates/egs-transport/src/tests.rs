@@ -82,6 +82,71 @@ fn targets() {
     assert_eq!(parse_target("vsock:3").unwrap().to_string(), "vsock:3:5002");
 }
 
+/// Hyper-V socket addresses parse and print the same on every OS: the original's bare VM
+/// id and `hv:` as targets, `hv` (the parent partition) and `hv:any` for a listening guest.
+#[test]
+fn hyper_v_addresses() {
+    let vm: Guid = "6f3a1c2e-1111-4222-8333-944445555666".parse().unwrap();
+    let egs = egs_service_id();
+    assert_eq!(egs.to_string(), SERVICE_ID);
+    for text in [
+        "6F3A1C2E-1111-4222-8333-944445555666",
+        "{6f3a1c2e-1111-4222-8333-944445555666}",
+        "hv:6f3a1c2e-1111-4222-8333-944445555666",
+    ] {
+        assert_eq!(
+            parse_target(text),
+            Ok(Endpoint::HyperV {
+                vm_id: vm,
+                service_id: egs
+            }),
+            "{text}"
+        );
+    }
+    let target = parse_target("hv:6f3a1c2e-1111-4222-8333-944445555666").unwrap();
+    assert_eq!(
+        target.to_string(),
+        "hv:6f3a1c2e-1111-4222-8333-944445555666"
+    );
+    assert_eq!(parse_target(&target.to_string()), Ok(target));
+    let other = parse_target(&format!("hv:{vm}:{}", service_id_for_port(22))).unwrap();
+    assert_eq!(
+        other.to_string(),
+        format!("hv:{vm}:00000016-facb-11e6-bd58-64006a7986d3")
+    );
+    assert_eq!(
+        parse_listen("hv", false),
+        Ok(Endpoint::HyperV {
+            vm_id: Guid::PARENT,
+            service_id: egs
+        })
+    );
+    assert_eq!(
+        parse_listen("hv:any", false),
+        Ok(Endpoint::HyperV {
+            vm_id: Guid::WILDCARD,
+            service_id: egs
+        })
+    );
+    let err = parse_target("hv:not-a-guid").unwrap_err();
+    assert!(err.contains("'not-a-guid' is not a GUID"), "{err}");
+}
+
+/// On Linux a Hyper-V VM id says where it works instead of failing obscurely.
+#[cfg(not(windows))]
+#[tokio::test]
+async fn hyper_v_targets_explain_themselves_off_windows() {
+    let target = parse_target("6f3a1c2e-1111-4222-8333-944445555666").unwrap();
+    let Err(err) = connect(&target).await else {
+        panic!("connected to a Hyper-V VM id")
+    };
+    assert!(err.to_string().contains("Windows Hyper-V host"), "{err}");
+    let Err(err) = Listener::bind(&parse_listen("hv", false).unwrap()).await else {
+        panic!("listened on a Hyper-V socket")
+    };
+    assert!(err.to_string().contains("--listen vsock"), "{err}");
+}
+
 async fn echo_once(listener: Listener) {
     let (mut s, _) = listener.accept().await.unwrap();
     let mut buf = [0u8; 5];

@@ -2,7 +2,9 @@
 //! Windows guest or host belongs in a `windows` module beside it) and Unix sockets
 //! (`local`).
 
+mod hyperv;
 mod local;
+pub use hyperv::{connect_hyperv, HyperVListener};
 pub use local::{connect_local, LocalListener};
 
 #[cfg(target_os = "linux")]
