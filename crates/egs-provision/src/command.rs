@@ -136,6 +136,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(not(unix), ignore = "runs sh (a Linux peer)")]
     fn stdin_is_passed_but_never_described() {
         let c = Command::new(["sh", "-c", "cat; echo err >&2; exit 3"]).stdin("s3cret");
         assert_eq!(

@@ -278,6 +278,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(
+        not(unix),
+        ignore = "POSIX paths; mapping them to Windows paths belongs to the Windows provisioning issue"
+    )]
     fn paths_stay_below_the_root() {
         let l = Layout::new(Path::new("/sandbox"), None);
         assert_eq!(

@@ -90,6 +90,7 @@ mod tests {
     use std::io::{Read, Write};
 
     #[test]
+    #[cfg_attr(not(unix), ignore = "flock and fcntl peers are POSIX")]
     fn exclusive_lock_blocks_flock_and_fcntl_peers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pool");
