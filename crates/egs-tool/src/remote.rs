@@ -54,19 +54,12 @@ fn key_path() -> PathBuf {
     base_dir().join("private/id_egs")
 }
 
-/// Parses a target; Hyper-V VM ids need the Windows build.
+/// Parses a target, refusing (as a bad argument) one this OS cannot reach, such as a
+/// Hyper-V VM id off Windows.
 pub fn target(spec: &str) -> Result<Endpoint, Failure> {
-    egs_transport::parse_target(spec).map_err(|e| {
-        let looks_like_vm_id = spec.len() == 36 && spec.matches('-').count() == 4;
-        Failure {
-            code: 2,
-            message: if looks_like_vm_id {
-                format!("{spec}: Hyper-V VMs are reached through the Hyper-V socket of their Windows host, which this Linux build does not include; on Linux hosts use vsock:CID or fc:SOCKET")
-            } else {
-                e
-            },
-        }
-    })
+    egs_transport::parse_target(spec)
+        .and_then(|endpoint| egs_transport::check_reachable(&endpoint).map(|()| endpoint))
+        .map_err(|message| Failure { code: 2, message })
 }
 
 /// `initialize`: creates the machine key pair (Ed25519) if there is none.

@@ -323,6 +323,15 @@ pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
     }
 }
 
+/// Whether this OS can reach `endpoint` at all (an error naming what to use instead), so a
+/// tool can refuse it as a bad argument before trying to connect.
+pub fn check_reachable(endpoint: &Endpoint) -> Result<(), String> {
+    match (endpoint, sys::HYPERV_UNAVAILABLE) {
+        (Endpoint::HyperV { vm_id, .. }, Some(why)) => Err(format!("{vm_id}: {why}")),
+        _ => Ok(()),
+    }
+}
+
 /// The Firecracker / cloud-hypervisor hybrid vsock handshake on an open stream.
 pub async fn hybrid_vsock_handshake<S: Stream>(stream: S, port: u32) -> std::io::Result<BoxStream> {
     let mut reader = BufReader::new(stream);

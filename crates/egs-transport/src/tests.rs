@@ -137,6 +137,9 @@ fn hyper_v_addresses() {
 #[tokio::test]
 async fn hyper_v_targets_explain_themselves_off_windows() {
     let target = parse_target("6f3a1c2e-1111-4222-8333-944445555666").unwrap();
+    let why = check_reachable(&target).unwrap_err();
+    assert!(why.contains("use egs-tool there"), "{why}");
+    assert_eq!(check_reachable(&parse_target("vsock:3").unwrap()), Ok(()));
     let Err(err) = connect(&target).await else {
         panic!("connected to a Hyper-V VM id")
     };

@@ -7,11 +7,14 @@
 use crate::guid::Guid;
 use crate::BoxStream;
 
-pub use imp::{connect_hyperv, HyperVListener};
+pub use imp::{connect_hyperv, HyperVListener, HYPERV_UNAVAILABLE};
 
 #[cfg(windows)]
 mod imp {
     use super::*;
+
+    /// Why Hyper-V sockets cannot be used on this OS (`None`: they can).
+    pub const HYPERV_UNAVAILABLE: Option<&str> = None;
 
     fn not_built() -> std::io::Error {
         std::io::Error::new(
@@ -49,6 +52,12 @@ mod imp {
 #[cfg(not(windows))]
 mod imp {
     use super::*;
+
+    /// Why Hyper-V sockets cannot be used on this OS.
+    pub const HYPERV_UNAVAILABLE: Option<&str> = Some(
+        "Hyper-V VMs are reached through the Hyper-V socket of their Windows host: use egs-tool \
+         there (on Linux hosts use vsock:CID or fc:SOCKET)",
+    );
 
     /// No Hyper-V sockets on this OS.
     pub struct HyperVListener(());

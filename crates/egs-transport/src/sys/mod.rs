@@ -4,7 +4,7 @@
 
 mod hyperv;
 mod local;
-pub use hyperv::{connect_hyperv, HyperVListener};
+pub use hyperv::{connect_hyperv, HyperVListener, HYPERV_UNAVAILABLE};
 pub use local::{connect_local, LocalListener};
 
 #[cfg(target_os = "linux")]
