@@ -120,17 +120,24 @@ pub fn mirror(
 }
 
 /// The original's `CloudInitStatusWatcher`, run by the daemon: mirrors cloud-init's status
-/// every 5 s until it is final (cloud-init's last stage runs after multi-user.target, so
-/// nothing that is part of the boot transaction may wait for it). Stops for good when
-/// cloud-init cannot be run.
+/// until it is final (cloud-init's last stage runs after multi-user.target, so nothing that
+/// is part of the boot transaction may wait for it). Stops for good when cloud-init cannot
+/// be run. `cloud-init status` is a Python start (seconds of CPU on a small or emulated
+/// VM), so after the first reading it is asked again only once cloud-init has written
+/// `/run/cloud-init/result.json` (the end of its final stage); until then a file check
+/// every 5 s is all the watching costs.
 pub fn watch(system: &System, kvp_dir: Option<&std::path::Path>) {
+    let finished = system.layout.host("/run/cloud-init/result.json").ok();
     let mut last: Option<String> = None;
     loop {
-        match mirror(system, kvp_dir, last.as_deref()) {
-            Ok(status) if is_terminal(&status) => return,
-            Ok(status) => last = Some(status),
-            Err(e) if e.starts_with("cloud-init is not installed") => return,
-            Err(_) => {}
+        let ask = last.is_none() || finished.as_deref().is_some_and(std::path::Path::exists);
+        if ask {
+            match mirror(system, kvp_dir, last.as_deref()) {
+                Ok(status) if is_terminal(&status) => return,
+                Ok(status) => last = Some(status),
+                Err(e) if e.starts_with("cloud-init is not installed") => return,
+                Err(_) => {}
+            }
         }
         std::thread::sleep(std::time::Duration::from_secs(5));
     }

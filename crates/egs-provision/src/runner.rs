@@ -420,18 +420,23 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     // (the local stage runs in a unit of its own, before the others).
     let continuing = previous.boot_id == boot_id && !new_instance;
     let other_stage = |name: &str| !stages.iter().any(|s| s.name() == name);
-    // Failures of the other stages in this boot (the local stage's unit ran first) still
-    // make the status `error`.
-    let earlier_failures: Vec<String> = if continuing {
+    let kept_modules: Vec<ModuleRecord> = if continuing {
         previous
             .modules
             .iter()
-            .filter(|m| other_stage(&m.stage) && m.result == ModuleResult::Failed)
-            .map(|m| format!("{}: {}", m.name, m.message.as_deref().unwrap_or_default()))
+            .filter(|m| other_stage(&m.stage))
+            .cloned()
             .collect()
     } else {
         Vec::new()
     };
+    // Failures of the other stages in this boot (the local stage's unit ran first) still
+    // make the status `error`.
+    let earlier_failures: Vec<String> = kept_modules
+        .iter()
+        .filter(|m| m.result == ModuleResult::Failed)
+        .map(|m| format!("{}: {}", m.name, m.message.as_deref().unwrap_or_default()))
+        .collect();
     let mut state = RunState {
         status: RunStatus::Running,
         instance_id: Some(ds.instance_id.clone()),
@@ -453,16 +458,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             Vec::new()
         },
         datasource_seconds: None,
-        modules: if continuing {
-            previous
-                .modules
-                .iter()
-                .filter(|m| other_stage(&m.stage))
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        },
+        modules: kept_modules,
         errors: Vec::new(),
         reboots: if new_instance { 0 } else { previous.reboots },
         updated: now(),
