@@ -13,9 +13,7 @@ use crate::system::System;
 /// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
 /// `cloud-init=disabled` on the kernel command line) on this root.
 pub fn cloud_init_enabled(system: &System) -> bool {
-    let installed = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
-        .iter()
-        .any(|p| system.layout.host(p).is_ok_and(|p| p.exists()));
+    let installed = program(system).is_some();
     let disabled_file = system
         .layout
         .host("/etc/cloud/cloud-init.disabled")
@@ -35,6 +33,14 @@ pub fn cloud_init_enabled(system: &System) -> bool {
             .any(|t| t == "cloud-init=disabled")
 }
 
+/// cloud-init's program on this root, when it is installed.
+fn program(system: &System) -> Option<std::path::PathBuf> {
+    ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
+        .iter()
+        .filter_map(|p| system.layout.host(p).ok())
+        .find(|p| p.exists())
+}
+
 /// The `eryph.provisioning.state` value for a cloud-init status.
 pub fn map_status(status: &str) -> Option<ProvisioningState> {
     match status {
@@ -48,9 +54,20 @@ pub fn map_status(status: &str) -> Option<ProvisioningState> {
 /// What `egs-service status` shows for a system cloud-init provisions.
 pub const BRIDGE_DATASOURCE: &str = "cloud-init (bridge mode)";
 
+/// `egs-service status`'s word for a cloud-init status: final ones as they are, anything
+/// else (`running`, `not run`, …) as running.
+fn run_status(status: &str) -> RunStatus {
+    match status {
+        "done" => RunStatus::Done,
+        "error" => RunStatus::Error,
+        "disabled" => RunStatus::Disabled,
+        _ => RunStatus::Running,
+    }
+}
+
 /// Whether cloud-init is finished with this boot (its status no longer changes).
 pub fn is_terminal(status: &str) -> bool {
-    matches!(status, "done" | "error" | "disabled")
+    run_status(status) != RunStatus::Running
 }
 
 /// Reads cloud-init's status once and mirrors it: into the Guest pool (when there is one)
@@ -61,11 +78,7 @@ pub fn mirror(
     kvp_dir: Option<&std::path::Path>,
     previous: Option<&str>,
 ) -> Result<String, String> {
-    let program = ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
-        .iter()
-        .filter_map(|p| system.layout.host(p).ok())
-        .find(|p| p.exists())
-        .ok_or("cloud-init is not installed")?;
+    let program = program(system).ok_or("cloud-init is not installed")?;
     // The exit status is not an answer (it is non-zero for error and degraded runs).
     let out = Command::new([
         program.display().to_string(),
@@ -102,12 +115,7 @@ pub fn mirror(
         })
         .unwrap_or_default();
     let state = RunState {
-        status: match status.as_str() {
-            "done" => RunStatus::Done,
-            "error" => RunStatus::Error,
-            "disabled" => RunStatus::Disabled,
-            _ => RunStatus::Running,
-        },
+        status: run_status(&status),
         datasource: Some(BRIDGE_DATASOURCE.into()),
         boot_id: crate::runner::system_boot_id(),
         errors,
@@ -130,12 +138,14 @@ pub fn watch(system: &System, kvp_dir: Option<&std::path::Path>) {
     let finished = system.layout.host("/run/cloud-init/result.json").ok();
     let mut last: Option<String> = None;
     loop {
+        if program(system).is_none() {
+            return;
+        }
         let ask = last.is_none() || finished.as_deref().is_some_and(std::path::Path::exists);
         if ask {
             match mirror(system, kvp_dir, last.as_deref()) {
                 Ok(status) if is_terminal(&status) => return,
                 Ok(status) => last = Some(status),
-                Err(e) if e.starts_with("cloud-init is not installed") => return,
                 Err(_) => {}
             }
         }

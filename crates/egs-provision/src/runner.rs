@@ -592,9 +592,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
             let event_name = format!("{}/config-{}", stage.name(), module.name);
             if skip {
                 let (result, earlier) = recorded
-                    .map(|s| (s.result.as_str(), s.message))
+                    .map(|s| (Some(s.result), s.message))
                     .unwrap_or_default();
-                if result == ModuleResult::Failed.as_str() {
+                if result == Some(ModuleResult::Failed) {
                     failed.push(format!(
                         "{}: failed earlier for this instance: {}",
                         module.name,
@@ -605,7 +605,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
                     name: module.name.into(),
                     stage: stage.name().into(),
                     result: ModuleResult::Skipped,
-                    message: Some(format!("already {result} ({:?})", module.frequency)),
+                    message: Some(format!(
+                        "already {} ({:?})",
+                        result.map_or("", ModuleResult::as_str),
+                        module.frequency
+                    )),
                     started: None,
                     duration: None,
                 });
@@ -757,12 +761,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     };
     state.updated = now();
     save(&state)?;
-    kvp.state(if !all_stages_done {
-        ProvisioningState::Running
-    } else if failed.is_empty() && earlier_failures.is_empty() {
-        ProvisioningState::Completed
-    } else {
-        ProvisioningState::Failed
+    kvp.state(match state.status {
+        RunStatus::Running => ProvisioningState::Running,
+        RunStatus::Done => ProvisioningState::Completed,
+        _ => ProvisioningState::Failed,
     });
     append_log(&layout, &log);
     Ok(if failed.is_empty() {
