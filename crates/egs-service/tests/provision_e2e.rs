@@ -1408,3 +1408,22 @@ fn broken_cloud_config_is_named_by_part_and_position() {
         "user-data part 1 (part-001), line 3, column 3: invalid YAML: \"-\" is only valid inside a block; part ignored"
     );
 }
+
+/// The boot units run `run --if-enabled`: with `ProvisioningEnabled=0` in
+/// `service-control.conf` nothing is provisioned and no state is written; without the flag
+/// an operator's own `run` still provisions.
+#[test]
+fn if_enabled_honours_provisioning_enabled() {
+    let s = sandbox();
+    let conf = s.root.join("etc/opt/eryph/guest-services");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("service-control.conf"), "ProvisioningEnabled=0\n").unwrap();
+    let ud = write(&s, "ud", "#cloud-config\nhostname: gated\n");
+    let (code, output) = s.run(&["--user-data", &ud, "--if-enabled"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("provisioning is disabled"), "{output}");
+    assert_eq!(s.status(&[])["status"], "not started");
+    let (code, output) = s.run(&["--user-data", &ud]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(s.read("etc/hostname"), "gated\n");
+}
