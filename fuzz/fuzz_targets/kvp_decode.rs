@@ -4,7 +4,7 @@
 
 use egs_kvp::decode::decode_events;
 use egs_kvp::event::{Event, EventType, KeyStyle, Outcome, Timestamp};
-use egs_kvp::pool::{decode, MAX_VALUE_BYTES};
+use egs_kvp::record::{decode, MAX_VALUE_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,20 +4,20 @@
 //! (the locator waits within its budget); a set that cannot become valid (bad base64, too
 //! large) is an error naming the document.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use egs_kvp::documents::{read, DocumentState, PREFIX};
-use egs_kvp::pool::{Pool, POOL_EXTERNAL};
+use egs_kvp::store::{KvpError, KvpStore, PoolId};
 
 use crate::env::Environment;
 use crate::{normalize_public_keys, parse_meta_data, DataSource, DataSourceResult, Probe};
 
-/// The KVP datasource, reading the pools in `dir` (normally `/var/lib/hyperv`).
+/// The KVP datasource, reading the External pool of the guest's KVP store.
 #[derive(Debug, Clone)]
 pub struct Kvp {
-    /// Directory of the pool files.
-    pub dir: PathBuf,
+    /// The guest's KVP.
+    pub store: Arc<dyn KvpStore>,
 }
 
 impl DataSource for Kvp {
@@ -26,13 +26,10 @@ impl DataSource for Kvp {
     }
 
     fn probe(&mut self, _env: &dyn Environment) -> Probe {
-        let pool = Pool::open(&self.dir, POOL_EXTERNAL);
-        if !pool.path().exists() {
-            return Probe::NotApplicable;
-        }
-        let location = format!("Hyper-V KVP ({})", pool.path().display());
-        let records: Vec<(String, String)> = match pool.read() {
-            Ok((records, _)) => records.into_iter().map(|r| (r.key, r.value)).collect(),
+        let location = format!("Hyper-V KVP ({})", self.store.location(PoolId::External));
+        let records = match self.store.list(PoolId::External) {
+            Ok(listing) => listing.pairs(),
+            Err(KvpError::MissingPool(_)) => return Probe::NotApplicable,
             Err(e) => return Probe::Failed(format!("KVP: {e}")),
         };
         if !records.iter().any(|(k, _)| k.starts_with(PREFIX)) {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::pool::Record;
+use crate::record::Record;
 
 /// One event, reassembled.
 #[derive(Debug, Clone, PartialEq)]

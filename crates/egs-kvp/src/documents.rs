@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::pool::{upsert, KvpError, Pool, RawRecord};
+use crate::store::{Change, KvpError, KvpStore, PoolId};
 
 /// The documents, in the order they are written.
 pub const DOCUMENTS: &[&str] = &["meta-data", "user-data", "vendor-data", "network-config"];
@@ -121,31 +121,39 @@ pub fn read(records: &[(String, String)], name: &str) -> DocumentState {
     DocumentState::Complete(bytes)
 }
 
-/// Replaces the documents in `pool`: the given ones are written (with their stale chunks
-/// removed), every other document of the contract is removed. One locked rewrite.
-pub fn write(pool: &Pool, documents: &[(&str, &[u8])], create: bool) -> Result<(), KvpError> {
-    let mut all = Vec::new();
+/// Replaces the documents in `store`'s External pool: the given ones are written (with
+/// their stale chunks removed), every other document of the contract is removed. One edit
+/// (one locked rewrite of a pool file).
+pub fn write(store: &dyn KvpStore, documents: &[(&str, &[u8])]) -> Result<(), KvpError> {
+    let mut encoded = Vec::new();
     for (name, bytes) in documents {
-        all.push((*name, encode(name, bytes)?));
+        encoded.extend(encode(name, bytes)?);
     }
-    pool.update(create, |records| {
-        records.retain(|r| !r.key().is_ok_and(|k| k.starts_with(PREFIX)));
-        for (_, encoded) in &all {
-            for (k, v) in encoded {
-                upsert(records, k, v);
-            }
-        }
-        Ok(())
+    store.edit(PoolId::External, &mut |listing| {
+        let stale = listing
+            .records
+            .iter()
+            .filter(|r| r.key.starts_with(PREFIX) && !encoded.iter().any(|(k, _)| *k == r.key))
+            .map(|r| Change::Delete(r.key.clone()));
+        let new = encoded.iter().map(|(k, v)| Change::set(k, v));
+        Ok(stale.chain(new).collect())
     })
 }
 
-/// Removes every key of the contract.
-pub fn clear(pool: &Pool) -> Result<usize, KvpError> {
-    pool.update(false, |records: &mut Vec<RawRecord>| {
-        let before = records.len();
-        records.retain(|r| !r.key().is_ok_and(|k| k.starts_with(PREFIX)));
-        Ok(before - records.len())
-    })
+/// Removes every key of the contract from `store`'s External pool; returns how many.
+pub fn clear(store: &dyn KvpStore) -> Result<usize, KvpError> {
+    let mut removed = 0;
+    store.edit(PoolId::External, &mut |listing| {
+        let changes: Vec<Change> = listing
+            .records
+            .iter()
+            .filter(|r| r.key.starts_with(PREFIX))
+            .map(|r| Change::Delete(r.key.clone()))
+            .collect();
+        removed = changes.len();
+        Ok(changes)
+    })?;
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -214,24 +222,22 @@ mod tests {
     #[test]
     fn a_shorter_document_leaves_no_stale_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = Pool::open(dir.path(), 0);
+        let pool = crate::files::PoolFiles::creating(dir.path());
         write(
             &pool,
             &[
                 ("meta-data", b"instance-id: a\n"),
                 ("user-data", &[1u8; 5000]),
             ],
-            true,
         )
         .unwrap();
-        pool.set("unrelated", "kept").unwrap();
+        pool.set(PoolId::External, "unrelated", "kept").unwrap();
         write(
             &pool,
             &[("meta-data", b"instance-id: b\n"), ("user-data", b"short")],
-            false,
         )
         .unwrap();
-        let (records, _) = pool.read().unwrap();
+        let records = pool.list(PoolId::External).unwrap().records;
         let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
         assert!(
             !keys.contains(&"eryph:provisioning:user-data:1"),
@@ -247,6 +253,6 @@ mod tests {
             DocumentState::Complete(b"short".to_vec())
         );
         assert_eq!(clear(&pool).unwrap(), 6);
-        assert_eq!(pool.read().unwrap().0.len(), 1);
+        assert_eq!(pool.list(PoolId::External).unwrap().records.len(), 1);
     }
 }

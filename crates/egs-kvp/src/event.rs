@@ -13,7 +13,8 @@ use std::fmt::Write;
 use egs_cloudconfig::json::{datetime_text, push_char, python_float_repr, write_string_ascii};
 use egs_cloudconfig::value::DateTime;
 
-use crate::pool::{check, KvpError, MAX_VALUE_BYTES};
+use crate::record::{check, MAX_VALUE_BYTES};
+use crate::store::KvpError;
 
 /// `start` or `finish`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

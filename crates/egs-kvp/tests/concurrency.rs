@@ -10,26 +10,33 @@
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-use egs_kvp::pool::{decode, Pool, RECORD_SIZE};
+use egs_kvp::files::PoolFiles;
+use egs_kvp::record::{decode, RECORD_SIZE};
+use egs_kvp::store::{KvpStore, PoolId};
 
 const OURS: usize = 1000;
 const PEER: usize = 600;
 
-fn peer(mode: &str, pool: &Pool) -> std::process::Child {
+fn peer(mode: &str, pool: &PoolFiles) -> std::process::Child {
     Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kvp_peers.py"))
-        .args([mode, pool.path().to_str().unwrap(), &PEER.to_string()])
+        .args([
+            mode,
+            pool.path(PoolId::Guest).to_str().unwrap(),
+            &PEER.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs the KVP peer processes")
 }
 
-fn our_writes(pool: &Pool) {
+fn our_writes(pool: &PoolFiles) {
     for i in 0..OURS {
-        pool.set(&format!("egs-{i}"), &format!("{i}")).unwrap();
+        pool.set(PoolId::Guest, &format!("egs-{i}"), &format!("{i}"))
+            .unwrap();
         if i % 50 == 0 {
-            pool.set("egs-transient", "x").unwrap();
-            assert!(pool.delete("egs-transient").unwrap());
+            pool.set(PoolId::Guest, "egs-transient", "x").unwrap();
+            assert!(pool.delete(PoolId::Guest, "egs-transient").unwrap());
         }
     }
 }
@@ -44,8 +51,8 @@ fn finish(child: std::process::Child) -> usize {
         .unwrap()
 }
 
-fn final_values(pool: &Pool) -> HashMap<String, String> {
-    let data = std::fs::read(pool.path()).unwrap();
+fn final_values(pool: &PoolFiles) -> HashMap<String, String> {
+    let data = std::fs::read(pool.path(PoolId::Guest)).unwrap();
     assert_eq!(data.len() % RECORD_SIZE, 0, "torn pool file");
     let (records, problems) = decode(&data);
     assert!(problems.is_empty(), "{problems:?}");
@@ -75,7 +82,7 @@ fn check_ours(values: &HashMap<String, String>) {
 fn against_a_daemon_like_rewriter() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".kvp_pool_1"), b"").unwrap();
-    let pool = Pool::open(dir.path(), 1);
+    let pool = PoolFiles::new(dir.path());
     let daemon = peer("daemon", &pool);
     our_writes(&pool);
     assert_eq!(finish(daemon), 0, "the daemon saw torn or undecodable data");
@@ -94,7 +101,7 @@ fn against_a_daemon_like_rewriter() {
 fn against_a_cloud_init_like_appender() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".kvp_pool_1"), b"").unwrap();
-    let pool = Pool::open(dir.path(), 1);
+    let pool = PoolFiles::new(dir.path());
     let cloud_init = peer("cloud-init", &pool);
     our_writes(&pool);
     finish(cloud_init);

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use egs_kvp::decode::decode_events;
 use egs_kvp::event::{Event, EventType, KeyStyle, Outcome, Timestamp};
-use egs_kvp::pool::{check, decode, KvpError, RawRecord, RECORD_SIZE};
+use egs_kvp::record::{check, decode, RawRecord, RECORD_SIZE};
+use egs_kvp::store::KvpError;
 use serde_json::Value;
 
 fn json(path: PathBuf) -> Value {
@@ -114,7 +115,7 @@ fn both_cloud_init_generations_decode_and_replay() {
         for (op, uuid) in ops.iter().zip(&uuids) {
             let event = event_from(op);
             let ours = event.encode(incarnation, uuid, &style).unwrap();
-            let theirs: Vec<&egs_kvp::pool::Record> =
+            let theirs: Vec<&egs_kvp::record::Record> =
                 records.iter().filter(|r| r.key.contains(uuid)).collect();
             if theirs.len() == 1 {
                 assert_eq!(ours.len(), 1);

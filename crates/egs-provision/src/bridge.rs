@@ -3,8 +3,8 @@
 //! original EGS does on Linux (done → completed, error → failed, running → running,
 //! disabled → completed; anything else writes nothing).
 
-use egs_kvp::pool::{Pool, POOL_GUEST};
 use egs_kvp::report::{ProvisioningState, STATE_KEY};
+use egs_kvp::store::{KvpError, KvpStore, PoolId};
 
 use crate::command::Command;
 use crate::state::{now, write_json, RunState, RunStatus};
@@ -75,7 +75,7 @@ pub fn is_terminal(status: &str) -> bool {
 /// Writes only when the status differs from `previous`. Returns cloud-init's status word.
 pub fn mirror(
     system: &System,
-    kvp_dir: Option<&std::path::Path>,
+    kvp: Option<&dyn KvpStore>,
     previous: Option<&str>,
 ) -> Result<String, String> {
     let program = program(system).ok_or("cloud-init is not installed")?;
@@ -94,11 +94,10 @@ pub fn mirror(
     if previous == Some(status.as_str()) {
         return Ok(status);
     }
-    if let (Some(state), Some(dir)) = (map_status(&status), kvp_dir) {
-        let pool = Pool::open(dir, POOL_GUEST);
-        if pool.path().exists() {
-            pool.set(STATE_KEY, state.as_str())
-                .map_err(|e| e.to_string())?;
+    if let (Some(state), Some(kvp)) = (map_status(&status), kvp) {
+        match kvp.set(PoolId::Guest, STATE_KEY, state.as_str()) {
+            Ok(()) | Err(KvpError::MissingPool(_)) => {}
+            Err(e) => return Err(e.to_string()),
         }
     }
     let errors = json["errors"]
@@ -134,7 +133,7 @@ pub fn mirror(
 /// VM), so after the first reading it is asked again only once cloud-init has written
 /// `/run/cloud-init/result.json` (the end of its final stage); until then a file check
 /// every 5 s is all the watching costs.
-pub fn watch(system: &System, kvp_dir: Option<&std::path::Path>) {
+pub fn watch(system: &System, kvp: Option<&dyn KvpStore>) {
     let finished = system.layout.host("/run/cloud-init/result.json").ok();
     let mut last: Option<String> = None;
     loop {
@@ -143,7 +142,7 @@ pub fn watch(system: &System, kvp_dir: Option<&std::path::Path>) {
         }
         let ask = last.is_none() || finished.as_deref().is_some_and(std::path::Path::exists);
         if ask {
-            match mirror(system, kvp_dir, last.as_deref()) {
+            match mirror(system, kvp, last.as_deref()) {
                 Ok(status) if is_terminal(&status) => return,
                 Ok(status) => last = Some(status),
                 Err(_) => {}

@@ -6,7 +6,8 @@
 //! is rewritten atomically after every module, so a run killed at any point resumes
 //! without running a completed module twice.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use egs_cloudconfig::schema::{CloudConfig, Severity, Sudo, User};
 use egs_datasource::azure::Azure;
@@ -16,8 +17,8 @@ use egs_datasource::locator::{locate, Budget, RealClock};
 use egs_datasource::nocloud::NoCloud;
 use egs_datasource::{DataSource, DataSourceResult, Override};
 use egs_kvp::event::{Event, EventType, KeyStyle, Outcome as KvpOutcome, Timestamp};
-use egs_kvp::pool::{Pool, POOL_GUEST};
 use egs_kvp::report::{ProvisioningState, Reporter};
+use egs_kvp::store::{KvpStore, PoolId};
 use egs_userdata::fetch::UrlFetcher;
 use egs_userdata::pipeline::{process, Limits};
 use sha2::Digest;
@@ -47,8 +48,9 @@ pub struct RunOptions {
     pub stages: Vec<Stage>,
     /// Run modules recorded `failed` again.
     pub retry_failed: bool,
-    /// Directory of the KVP pools; events are written when `.kvp_pool_1` exists there.
-    pub kvp_dir: Option<PathBuf>,
+    /// The guest's KVP: documents are read from its External pool, events written to its
+    /// Guest pool when that exists.
+    pub kvp: Option<Arc<dyn KvpStore>>,
     /// The boot id (default: `/proc/sys/kernel/random/boot_id`); tests simulate reboots.
     pub boot_id: Option<String>,
     /// The distribution's default user (default: from `/etc/os-release` of the root).
@@ -134,13 +136,12 @@ struct Kvp {
 }
 
 impl Kvp {
-    fn open(dir: Option<&Path>, style: KeyStyle) -> Kvp {
-        let reporter = dir
-            .map(|d| Pool::open(d, POOL_GUEST))
-            .filter(|p| p.path().exists())
-            .map(|pool| {
+    fn open(store: Option<&Arc<dyn KvpStore>>, style: KeyStyle) -> Kvp {
+        let reporter = store
+            .filter(|s| s.list(PoolId::Guest).is_ok())
+            .map(|store| {
                 let incarnation = egs_sys::boot::boot_epoch_seconds().ok();
-                Reporter::new(pool, style, incarnation)
+                Reporter::new(store.clone(), style, incarnation)
             });
         Kvp { reporter }
     }
@@ -236,9 +237,9 @@ fn find_datasource(
         ConfigDrive,
     );
     let mut kvp = opts
-        .kvp_dir
+        .kvp
         .clone()
-        .map(|dir| egs_datasource::kvp::Kvp { dir });
+        .map(|store| egs_datasource::kvp::Kvp { store });
     // The host's explicit intent (documents in KVP) comes first.
     let mut all: Vec<&mut dyn DataSource> = Vec::new();
     if let Some(k) = kvp.as_mut() {
@@ -375,12 +376,12 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     } else {
         KeyStyle::FiveField
     };
-    let mut kvp = Kvp::open(opts.kvp_dir.as_deref(), style);
+    let mut kvp = Kvp::open(opts.kvp.as_ref(), style);
     if opts.user_data.is_none() && crate::bridge::cloud_init_enabled(&system) {
         let status = if opts.dry_run {
             "not mirrored (dry run)".to_string()
         } else {
-            crate::bridge::mirror(&system, opts.kvp_dir.as_deref(), None).map_err(RunError)?
+            crate::bridge::mirror(&system, opts.kvp.as_deref(), None).map_err(RunError)?
         };
         append_log(
             &layout,

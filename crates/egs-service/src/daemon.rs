@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use egs_kvp::pool::{upsert, Pool, RawRecord, POOL_GUEST};
+use egs_kvp::store::{Change, KvpError, KvpStore, PoolId};
 use egs_ssh::control::ServiceControl;
 use egs_ssh::server::{Limits, Settings};
 
@@ -72,45 +72,47 @@ fn operating_system(root: &Path) -> String {
     }
 }
 
-/// Writes (`available`) or withdraws (`None`) the status keys in one pool rewrite. A
-/// missing pool (no hv_kvp_daemon: not on Hyper-V, or not started yet) is not an error for
-/// the service; returns whether the pool was there.
-fn publish_status(kvp_dir: &Path, available: Option<&str>, os: &str) -> bool {
-    let pool = Pool::open(kvp_dir, POOL_GUEST);
-    if !pool.path().exists() {
-        return false;
+/// Writes (`available`) or withdraws (`None`) the status keys in one edit of the Guest
+/// pool. A missing pool (no hv_kvp_daemon: not on Hyper-V, or not started yet) is not an
+/// error for the service; returns whether the pool was there.
+fn publish_status(kvp: &dyn KvpStore, available: Option<&str>, os: &str) -> bool {
+    let mut changes = vec![
+        Change::set(KEY_VERSION, env!("CARGO_PKG_VERSION")),
+        Change::set(KEY_OS, os),
+    ];
+    match available {
+        Some(features) => changes.extend([
+            Change::set(KEY_STATUS, "available"),
+            Change::set(KEY_FEATURES, features),
+        ]),
+        None => changes.extend([
+            Change::Delete(KEY_STATUS.into()),
+            Change::Delete(KEY_FEATURES.into()),
+        ]),
     }
-    let result = pool.update(false, |records: &mut Vec<RawRecord>| {
-        upsert(records, KEY_VERSION, env!("CARGO_PKG_VERSION"));
-        upsert(records, KEY_OS, os);
-        match available {
-            Some(features) => {
-                upsert(records, KEY_STATUS, "available");
-                upsert(records, KEY_FEATURES, features);
-            }
-            None => records.retain(|r| r.key() != Ok(KEY_STATUS) && r.key() != Ok(KEY_FEATURES)),
+    match kvp.edit(PoolId::Guest, &mut |_| Ok(changes.clone())) {
+        Ok(()) => true,
+        Err(KvpError::MissingPool(_)) => false,
+        Err(e) => {
+            log(&format!("could not publish the status in KVP: {e}"));
+            true
         }
-        Ok(())
-    });
-    if let Err(e) = result {
-        log(&format!("could not publish the status in KVP: {e}"));
     }
-    true
 }
 
 /// Publishes the status once the KVP pool exists: the daemon starts early in boot,
 /// possibly before hv_kvp_daemon has created its pools.
-async fn publish_when_pool_appears(kvp_dir: PathBuf, features: &'static str, os: String) {
+async fn publish_when_pool_appears(kvp: Arc<dyn KvpStore>, features: &'static str, os: String) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        if publish_status(&kvp_dir, Some(features), &os) {
+        if publish_status(kvp.as_ref(), Some(features), &os) {
             return;
         }
     }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCode {
+pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -> ExitCode {
     let fail = |e: String| {
         log(&e);
         ExitCode::from(2)
@@ -140,7 +142,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
             let host_keys = egs_ssh::host_key::host_keys(&args.config_dir.join("private"))?;
             let settings = Arc::new(Settings {
                 authorized_keys: args.config_dir.join("id_egs.pub"),
-                kvp_dir: Some(kvp_dir.to_path_buf()),
+                kvp: Some(kvp.clone()),
                 kvp_auth: control.kvp_auth,
                 port_forwarding: control.port_forwarding,
                 host_keys,
@@ -162,12 +164,8 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
             } else {
                 "shell-override"
             };
-            if !publish_status(kvp_dir, Some(features), &os) {
-                tokio::spawn(publish_when_pool_appears(
-                    kvp_dir.to_path_buf(),
-                    features,
-                    os.clone(),
-                ));
+            if !publish_status(kvp.as_ref(), Some(features), &os) {
+                tokio::spawn(publish_when_pool_appears(kvp.clone(), features, os.clone()));
             }
             Some(task)
         } else {
@@ -179,15 +177,15 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
         // by any flag, as the original's watcher).
         let system = egs_provision::system::System::new(place.layout());
         if egs_provision::bridge::cloud_init_enabled(&system) {
-            let kvp_dir = kvp_dir.to_path_buf();
-            std::thread::spawn(move || egs_provision::bridge::watch(&system, Some(&kvp_dir)));
+            let kvp = kvp.clone();
+            std::thread::spawn(move || egs_provision::bridge::watch(&system, Some(kvp.as_ref())));
         }
         if args.no_provisioning {
             log("provisioning is left to its boot units (--no-provisioning)");
         } else if control.provisioning {
-            let (place, kvp_dir) = (place.clone(), kvp_dir.to_path_buf());
+            let (place, kvp) = (place.clone(), kvp.clone());
             tokio::task::spawn_blocking(move || {
-                let code = provision::run_command(provision::RunArgs::default(), &place, &kvp_dir);
+                let code = provision::run_command(provision::RunArgs::default(), &place, kvp);
                 log(&format!("provisioning finished ({code:?})"));
             });
         }
@@ -197,7 +195,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp_dir: &Path) -> ExitCo
         let _ = stop_tx.send(true);
         if let Some(task) = server {
             let _ = task.await;
-            publish_status(kvp_dir, None, &os);
+            publish_status(kvp.as_ref(), None, &os);
         }
         Ok(())
     });

@@ -1,11 +1,11 @@
 //! `egs-service kvp …`: look at and change the Hyper-V KVP pools from inside the guest.
-//! Exit status: 0 done, 1 key not found, 2 error (no pool file, limits, bad arguments).
+//! Exit status: 0 done, 1 key not found, 2 error (no pool, limits, bad arguments).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use egs_kvp::decode::decode_events;
-use egs_kvp::pool::{Pool, Record};
+use egs_kvp::record::Record;
+use egs_kvp::store::{KvpError, KvpStore, PoolId};
 use serde_json::json;
 
 const OK: u8 = 0;
@@ -17,9 +17,9 @@ const FAILED: u8 = 2;
 pub enum KvpCommand {
     /// List the records of a pool.
     List {
-        /// Pool number (0 host→guest, 1 guest→host).
-        #[arg(long, default_value_t = 1)]
-        pool: u8,
+        /// Pool number (0 host→guest, 1 guest→host, 2 intrinsic).
+        #[arg(long, default_value = "1", value_parser = parse_pool)]
+        pool: PoolId,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -29,8 +29,8 @@ pub enum KvpCommand {
         /// The key.
         key: String,
         /// Pool number.
-        #[arg(long, default_value_t = 1)]
-        pool: u8,
+        #[arg(long, default_value = "1", value_parser = parse_pool)]
+        pool: PoolId,
     },
     /// Set a key (key ≤ 254 bytes, value ≤ 1022 bytes).
     Set {
@@ -39,31 +39,38 @@ pub enum KvpCommand {
         /// The value.
         value: String,
         /// Pool number.
-        #[arg(long, default_value_t = 1)]
-        pool: u8,
+        #[arg(long, default_value = "1", value_parser = parse_pool)]
+        pool: PoolId,
     },
     /// Delete a key (exit 1 when absent).
     Delete {
         /// The key.
         key: String,
         /// Pool number.
-        #[arg(long, default_value_t = 1)]
-        pool: u8,
+        #[arg(long, default_value = "1", value_parser = parse_pool)]
+        pool: PoolId,
     },
     /// Show the cloud-init event stream (`CLOUD_INIT|…` records), reassembled and in order.
     Events {
         /// Pool number.
-        #[arg(long, default_value_t = 1)]
-        pool: u8,
+        #[arg(long, default_value = "1", value_parser = parse_pool)]
+        pool: PoolId,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
-/// Runs a `kvp` command against the pools in `dir`.
-pub fn run(dir: &Path, command: KvpCommand) -> ExitCode {
-    match execute(dir, command) {
+fn parse_pool(text: &str) -> Result<PoolId, String> {
+    text.parse::<u8>()
+        .ok()
+        .and_then(PoolId::from_number)
+        .ok_or_else(|| format!("'{text}' is not a KVP pool number (0 to 4)"))
+}
+
+/// Runs a `kvp` command against the guest's KVP store.
+pub fn run(store: &dyn KvpStore, command: KvpCommand) -> ExitCode {
+    match execute(store, command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("egs-service kvp: {e}");
@@ -72,18 +79,18 @@ pub fn run(dir: &Path, command: KvpCommand) -> ExitCode {
     }
 }
 
-fn read(pool: &Pool) -> Result<Vec<Record>, egs_kvp::pool::KvpError> {
-    let (records, problems) = pool.read()?;
-    for p in problems {
-        eprintln!("warning: {}: {p}", pool.path().display());
+fn read(store: &dyn KvpStore, pool: PoolId) -> Result<Vec<Record>, KvpError> {
+    let listing = store.list(pool)?;
+    for p in listing.problems {
+        eprintln!("warning: {}: {p}", store.location(pool));
     }
-    Ok(records)
+    Ok(listing.records)
 }
 
-fn execute(dir: &Path, command: KvpCommand) -> Result<u8, egs_kvp::pool::KvpError> {
+fn execute(store: &dyn KvpStore, command: KvpCommand) -> Result<u8, KvpError> {
     match command {
         KvpCommand::List { pool, json } => {
-            let records = read(&Pool::open(dir, pool))?;
+            let records = read(store, pool)?;
             if json {
                 let list: Vec<_> = records
                     .iter()
@@ -97,7 +104,7 @@ fn execute(dir: &Path, command: KvpCommand) -> Result<u8, egs_kvp::pool::KvpErro
             }
             Ok(OK)
         }
-        KvpCommand::Get { key, pool } => match Pool::open(dir, pool).get(&key)? {
+        KvpCommand::Get { key, pool } => match store.get(pool, &key)? {
             Some(value) => {
                 println!("{value}");
                 Ok(OK)
@@ -105,16 +112,16 @@ fn execute(dir: &Path, command: KvpCommand) -> Result<u8, egs_kvp::pool::KvpErro
             None => Ok(NOT_FOUND),
         },
         KvpCommand::Set { key, value, pool } => {
-            Pool::open(dir, pool).set(&key, &value)?;
+            store.set(pool, &key, &value)?;
             Ok(OK)
         }
-        KvpCommand::Delete { key, pool } => Ok(if Pool::open(dir, pool).delete(&key)? {
+        KvpCommand::Delete { key, pool } => Ok(if store.delete(pool, &key)? {
             OK
         } else {
             NOT_FOUND
         }),
         KvpCommand::Events { pool, json } => {
-            let records = read(&Pool::open(dir, pool))?;
+            let records = read(store, pool)?;
             let (events, problems) = decode_events(&records);
             for p in problems {
                 eprintln!("warning: {p}");

@@ -16,14 +16,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "egs-service", version, about)]
 struct Cli {
-    /// Directory of the Hyper-V KVP pool files (`.kvp_pool_N`).
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "/var/lib/hyperv"
-    )]
-    kvp_dir: PathBuf,
+    /// Use the Hyper-V KVP pool files (`.kvp_pool_N`) in this directory [default: the
+    /// OS's own KVP: /var/lib/hyperv on Linux, the registry on Windows].
+    #[arg(long, global = true, value_name = "DIR")]
+    kvp_dir: Option<PathBuf>,
     #[command(flatten)]
     place: provision::Where,
     /// Daemon options (without a command).
@@ -101,8 +97,9 @@ enum TargetArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let place = cli.place;
+    let kvp = egs_kvp::store::guest_store(cli.kvp_dir.as_deref());
     let Some(command) = cli.command else {
-        return daemon::run(cli.daemon, &place, &cli.kvp_dir);
+        return daemon::run(cli.daemon, &place, kvp);
     };
     match command {
         Command::Validate {
@@ -118,9 +115,9 @@ fn main() -> ExitCode {
             };
             validate::run(&user_data, vendor_data.as_deref(), target, json)
         }
-        Command::Kvp(command) => kvp::run(&cli.kvp_dir, command),
+        Command::Kvp(command) => kvp::run(kvp.as_ref(), command),
         Command::NetConvert(args) => netconvert::run(args),
-        Command::Run { args } => provision::run_command(args, &place, &cli.kvp_dir),
+        Command::Run { args } => provision::run_command(args, &place, kvp),
         Command::Status(args) => provision::status_command(&place, args),
         Command::Reset {
             logs,

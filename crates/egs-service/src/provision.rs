@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use egs_kvp::store::KvpStore;
 use egs_provision::modules::Stage;
 use egs_provision::runner::{run, RunOptions, RunResult};
 use egs_provision::state::{read_json, Layout, RunState, RunStatus};
@@ -80,7 +82,7 @@ impl Where {
 }
 
 /// Runs `egs-service run`.
-pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
+pub fn run_command(args: RunArgs, place: &Where, kvp: Arc<dyn KvpStore>) -> ExitCode {
     if args.if_enabled {
         let config = place.root().join("etc/opt/eryph/guest-services");
         if !egs_ssh::control::ServiceControl::load(&config).provisioning {
@@ -121,7 +123,7 @@ pub fn run_command(args: RunArgs, place: &Where, kvp_dir: &Path) -> ExitCode {
         instance_id: args.instance_id,
         stages: stages.clone(),
         retry_failed: args.retry_failed,
-        kvp_dir: Some(kvp_dir.to_path_buf()),
+        kvp: Some(kvp),
         boot_id: args.boot_id,
         default_user: None,
         dry_run: args.dry_run,

@@ -194,6 +194,8 @@ fn instance_id_and_hostname_options_and_clearing() {
     );
 }
 
+use egs_kvp::store::KvpStore;
+
 #[test]
 fn bad_chunk_sets_have_their_documented_outcomes() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +204,8 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
     std::fs::write(&ud, format!("#cloud-config\n{big}")).unwrap();
     let kvp = dir.path().join("kvp");
     std::fs::create_dir_all(&kvp).unwrap();
-    let pool = egs_kvp::pool::Pool::open(&kvp, 0);
+    let pool = egs_kvp::files::PoolFiles::new(&kvp);
+    let external = egs_kvp::store::PoolId::External;
     let set = || {
         assert_eq!(
             egs_tool(
@@ -223,23 +226,25 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
 
     // Reordered records are fine.
     set();
-    let mut records = pool.read().unwrap().0;
+    let mut records = pool.list(external).unwrap().records;
     records.reverse();
     let bytes: Vec<u8> = records
         .iter()
         .flat_map(|r| {
-            egs_kvp::pool::RawRecord::new(&r.key, &r.value)
+            egs_kvp::record::RawRecord::new(&r.key, &r.value)
                 .bytes()
                 .to_vec()
         })
         .collect();
-    std::fs::write(pool.path(), bytes).unwrap();
+    std::fs::write(pool.path(external), bytes).unwrap();
     let root = sandbox(&dir.path().join("reordered"));
     assert_eq!(run(&root, &kvp, &[]).0, 0);
 
     // A missing chunk waits for the budget, then names what is missing.
     set();
-    assert!(pool.delete("eryph:provisioning:user-data:2").unwrap());
+    assert!(pool
+        .delete(external, "eryph:provisioning:user-data:2")
+        .unwrap());
     let root = sandbox(&dir.path().join("partial"));
     short_budget(&root);
     let (code, out) = run(&root, &kvp, &[]);
@@ -253,8 +258,12 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
 
     // A hash that does not match waits too, then says so.
     set();
-    pool.set("eryph:provisioning:user-data:sha256", &"0".repeat(64))
-        .unwrap();
+    pool.set(
+        external,
+        "eryph:provisioning:user-data:sha256",
+        &"0".repeat(64),
+    )
+    .unwrap();
     let root = sandbox(&dir.path().join("mismatch"));
     short_budget(&root);
     let (code, out) = run(&root, &kvp, &[]);
@@ -263,8 +272,12 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
 
     // Bad base64 cannot become valid: an error at once.
     set();
-    pool.set("eryph:provisioning:user-data:1", "%%% not base64 %%%")
-        .unwrap();
+    pool.set(
+        external,
+        "eryph:provisioning:user-data:1",
+        "%%% not base64 %%%",
+    )
+    .unwrap();
     let root = sandbox(&dir.path().join("garbage"));
     let (code, out) = run(&root, &kvp, &[]);
     assert_eq!(code, 1);
@@ -307,9 +320,9 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
         0
     );
     let keys: Vec<String> = pool
-        .read()
+        .list(external)
         .unwrap()
-        .0
+        .records
         .into_iter()
         .map(|r| r.key)
         .filter(|k| k.starts_with("eryph:provisioning:user-data:"))

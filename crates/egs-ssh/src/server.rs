@@ -27,6 +27,7 @@ use crate::authorized::parse;
 use crate::forward::RemoteForwards;
 use crate::session::{PtyRequest, SessionChannel};
 use crate::shell;
+use egs_kvp::store::{KvpStore, PoolId};
 use egs_sys::pty;
 
 /// Buffer between the SFTP loop and the channel.
@@ -64,8 +65,8 @@ impl Default for Limits {
 pub struct Settings {
     /// `id_egs.pub`: authorized client keys, re-read on every attempt.
     pub authorized_keys: PathBuf,
-    /// Where the KVP pools are (key slots, shell override).
-    pub kvp_dir: Option<PathBuf>,
+    /// The guest's KVP (key slots, shell override).
+    pub kvp: Option<Arc<dyn KvpStore>>,
     /// Whether keys in the External pool's `eryph:guest-services:client-public-key[:<id>]`
     /// slots count (`KvpAuthEnabled`).
     pub kvp_auth: bool,
@@ -117,12 +118,12 @@ pub fn config(settings: &Settings) -> russh::server::Config {
 
 /// The authorized_keys text of the KVP key slots (External pool): the legacy
 /// `eryph:guest-services:client-public-key` and every `…:client-public-key:<id>`.
-pub fn kvp_keys(dir: &std::path::Path) -> String {
-    let pool = egs_kvp::pool::Pool::open(dir, egs_kvp::pool::POOL_EXTERNAL);
-    let Ok((records, _)) = pool.read() else {
+pub fn kvp_keys(kvp: &dyn KvpStore) -> String {
+    let Ok(listing) = kvp.list(PoolId::External) else {
         return String::new();
     };
-    records
+    listing
+        .records
         .into_iter()
         .filter(|r| {
             r.key == KVP_KEY_SLOT
@@ -166,14 +167,14 @@ impl Connection {
             return false;
         }
         let mut text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
-        if let Some(dir) = self
+        if let Some(kvp) = self
             .settings
-            .kvp_dir
+            .kvp
             .as_deref()
             .filter(|_| self.settings.kvp_auth)
         {
             text.push('\n');
-            text.push_str(&kvp_keys(dir));
+            text.push_str(&kvp_keys(kvp));
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -211,7 +212,7 @@ impl Connection {
     }
 
     fn kvp_shell(&self) -> Option<shell::Shell> {
-        shell::kvp_override(self.settings.kvp_dir.as_deref())
+        shell::kvp_override(self.settings.kvp.as_deref())
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use egs_kvp::store::{KvpStore, PoolId};
+
 /// KVP key of the shell override.
 pub const KVP_SHELL: &str = "eryph:guest-services:shell";
 /// KVP key of the override's arguments.
@@ -23,16 +25,9 @@ pub struct Shell {
 }
 
 /// The KVP override, if the External pool sets a non-blank shell.
-pub fn kvp_override(kvp_dir: Option<&Path>) -> Option<Shell> {
-    let pool = egs_kvp::pool::Pool::open(kvp_dir?, egs_kvp::pool::POOL_EXTERNAL);
-    let (records, _) = pool.read().ok()?;
-    let get = |key: &str| {
-        records
-            .iter()
-            .rev()
-            .find(|r| r.key == key)
-            .map(|r| r.value.trim().to_string())
-    };
+pub fn kvp_override(kvp: Option<&dyn KvpStore>) -> Option<Shell> {
+    let listing = kvp?.list(PoolId::External).ok()?;
+    let get = |key: &str| listing.get(key).map(|v| v.trim().to_string());
     let program = get(KVP_SHELL).filter(|s| !s.is_empty())?;
     Some(Shell {
         program,
@@ -173,18 +168,16 @@ mod tests {
     #[test]
     fn kvp_override_from_a_pool_file() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(kvp_override(Some(dir.path())), None, "no pool file");
-        let pool = egs_kvp::pool::Pool::open(dir.path(), egs_kvp::pool::POOL_EXTERNAL);
-        std::fs::write(pool.path(), b"").unwrap();
-        pool.set(KVP_SHELL_ARGS, "-NoLogo -NoProfile").unwrap();
+        let pool = egs_kvp::files::PoolFiles::new(dir.path());
+        assert_eq!(kvp_override(Some(&pool)), None, "no pool file");
+        std::fs::write(pool.path(PoolId::External), b"").unwrap();
+        pool.set(PoolId::External, KVP_SHELL_ARGS, "-NoLogo -NoProfile")
+            .unwrap();
+        assert_eq!(kvp_override(Some(&pool)), None, "args alone do nothing");
+        pool.set(PoolId::External, KVP_SHELL, " /usr/bin/pwsh ")
+            .unwrap();
         assert_eq!(
-            kvp_override(Some(dir.path())),
-            None,
-            "args alone do nothing"
-        );
-        pool.set(KVP_SHELL, " /usr/bin/pwsh ").unwrap();
-        assert_eq!(
-            kvp_override(Some(dir.path())),
+            kvp_override(Some(&pool)),
             Some(Shell {
                 program: "/usr/bin/pwsh".into(),
                 args: vec!["-NoLogo".into(), "-NoProfile".into()]

@@ -11,4 +11,5 @@ pub mod lock;
 pub mod notify;
 pub mod process;
 pub mod pty;
+pub mod registry;
 pub mod shutdown;

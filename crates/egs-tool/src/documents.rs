@@ -3,18 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use egs_kvp::documents;
-use egs_kvp::pool::{Pool, POOL_EXTERNAL};
 
-/// The External pool of `target`: a pool file under `--kvp-dir` (WMI needs the Windows
-/// build).
-pub fn pool_for(kvp_dir: Option<&Path>, target: &str) -> Result<Pool, String> {
-    match kvp_dir {
-        Some(dir) => Ok(Pool::open(dir, POOL_EXTERNAL)),
-        None => Err(format!(
-            "{target}: writing a VM's KVP goes through WMI on its Hyper-V host, which this build does not include yet; use --kvp-dir DIR to write a pool file"
-        )),
-    }
-}
+use crate::kvp::host_store;
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -75,9 +65,9 @@ pub fn set_user_data(kvp_dir: Option<&Path>, args: UserDataArgs) -> Result<Strin
     if let Some(p) = network_config {
         docs.push(("network-config", read(&p)?));
     }
-    let pool = pool_for(kvp_dir, &target)?;
+    let kvp = host_store(kvp_dir, &target);
     let refs: Vec<(&str, &[u8])> = docs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    documents::write(&pool, &refs, true).map_err(|e| format!("{target}: {e}"))?;
+    documents::write(kvp.as_ref(), &refs).map_err(|e| format!("{target}: {e}"))?;
     let summary: Vec<String> = docs
         .iter()
         .map(|(n, b)| {
@@ -93,7 +83,7 @@ pub fn set_user_data(kvp_dir: Option<&Path>, args: UserDataArgs) -> Result<Strin
 
 /// `clear-user-data`.
 pub fn clear_user_data(kvp_dir: Option<&Path>, target: &str) -> Result<String, String> {
-    let pool = pool_for(kvp_dir, target)?;
-    let removed = documents::clear(&pool).map_err(|e| format!("{target}: {e}"))?;
+    let kvp = host_store(kvp_dir, target);
+    let removed = documents::clear(kvp.as_ref()).map_err(|e| format!("{target}: {e}"))?;
     Ok(format!("{target}: removed {removed} key(s)"))
 }
