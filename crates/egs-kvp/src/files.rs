@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use egs_sys::lock::{lock, LockKind};
 
-use crate::record::{decode, split_records, upsert, RECORD_SIZE};
+use crate::record::{check, decode, split_records, upsert, RawRecord, RECORD_SIZE};
 use crate::store::{Change, KvpError, KvpStore, Listing, Plan, PoolId};
 
 /// Where a Linux guest's pool files are.
@@ -80,6 +80,59 @@ impl KvpStore for PoolFiles {
 
     /// Under both exclusive locks; the file is rewritten in place and synced.
     fn edit(&self, pool: PoolId, plan: &mut Plan<'_>) -> Result<(), KvpError> {
+        self.rewrite(pool, |raw| {
+            let (records, problems) = decode(&concat(raw));
+            let changes = plan(&Listing { records, problems })?;
+            Change::check_all(&changes)?;
+            for change in &changes {
+                match change {
+                    Change::Set { key, value } => upsert(raw, key, value),
+                    Change::Delete(key) => raw.retain(|r| r.key() != Ok(key.as_str())),
+                }
+            }
+            Ok(!changes.is_empty())
+        })
+    }
+
+    /// Without decoding the other records (the daemon and cloud-init write often).
+    fn set(&self, pool: PoolId, key: &str, value: &str) -> Result<(), KvpError> {
+        check(key, value)?;
+        self.rewrite(pool, |raw| {
+            upsert(raw, key, value);
+            Ok(true)
+        })
+    }
+
+    /// Without decoding the other records.
+    fn delete(&self, pool: PoolId, key: &str) -> Result<bool, KvpError> {
+        let mut existed = false;
+        self.rewrite(pool, |raw| {
+            let before = raw.len();
+            raw.retain(|r| r.key() != Ok(key));
+            existed = raw.len() != before;
+            Ok(existed)
+        })?;
+        Ok(existed)
+    }
+}
+
+fn concat(records: &[RawRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.len() * RECORD_SIZE);
+    for r in records {
+        out.extend_from_slice(r.bytes());
+    }
+    out
+}
+
+impl PoolFiles {
+    /// Reads the records of `pool` under both exclusive locks, lets `change` change them
+    /// and, when it says it did, rewrites the file in place and syncs it. A torn file is
+    /// never rewritten.
+    fn rewrite(
+        &self,
+        pool: PoolId,
+        change: impl FnOnce(&mut Vec<RawRecord>) -> Result<bool, KvpError>,
+    ) -> Result<(), KvpError> {
         let path = self.path(pool);
         let io = |e| PoolFiles::io(&path, e);
         let file = OpenOptions::new()
@@ -100,19 +153,10 @@ impl KvpStore for PoolFiles {
                 offset: raw.len() * RECORD_SIZE,
             });
         }
-        let (records, problems) = decode(&data);
-        let changes = plan(&Listing { records, problems })?;
-        if changes.is_empty() {
+        if !change(&mut raw)? {
             return Ok(());
         }
-        Change::check_all(&changes)?;
-        for change in &changes {
-            match change {
-                Change::Set { key, value } => upsert(&mut raw, key, value),
-                Change::Delete(key) => raw.retain(|r| r.key() != Ok(key.as_str())),
-            }
-        }
-        let out: Vec<u8> = raw.iter().flat_map(|r| r.bytes()).copied().collect();
+        let out = concat(&raw);
         let mut file: &File = &locked;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&out).map_err(io)?;
@@ -124,7 +168,7 @@ impl KvpStore for PoolFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{RawRecord, KEY_FIELD};
+    use crate::record::KEY_FIELD;
 
     fn pool() -> (tempfile::TempDir, PoolFiles) {
         let dir = tempfile::tempdir().unwrap();

@@ -7,15 +7,35 @@ use egs_kvp::report::{ProvisioningState, STATE_KEY};
 use egs_kvp::store::{KvpError, KvpStore, PoolId};
 
 use crate::command::Command;
-use crate::state::{now, write_json, RunState, RunStatus};
-use crate::system::System;
+use crate::state::{now, write_json, RunState, RunStatus, StateError};
+use crate::system::{System, SystemError};
+
+/// Why cloud-init's status could not be mirrored.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// There is no `cloud-init` program.
+    #[error("cloud-init is not installed")]
+    NotInstalled,
+    /// `cloud-init status` could not run.
+    #[error("cloud-init status: {0}")]
+    Status(SystemError),
+    /// It printed something else than JSON.
+    #[error("cloud-init status printed no JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// The KVP state could not be written.
+    #[error(transparent)]
+    Kvp(#[from] KvpError),
+    /// `state.json` could not be written.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
 /// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
 /// `cloud-init=disabled` on the kernel command line) on this root.
-pub fn cloud_init_enabled(system: &System) -> bool {
+pub fn cloud_init_enabled(system: &dyn System) -> bool {
     let installed = program(system).is_some();
     let disabled_file = system
-        .layout
+        .layout()
         .host("/etc/cloud/cloud-init.disabled")
         .is_ok_and(|p| p.exists());
     let cmdline = String::from_utf8_lossy(
@@ -34,10 +54,10 @@ pub fn cloud_init_enabled(system: &System) -> bool {
 }
 
 /// cloud-init's program on this root, when it is installed.
-fn program(system: &System) -> Option<std::path::PathBuf> {
+fn program(system: &dyn System) -> Option<std::path::PathBuf> {
     ["/usr/bin/cloud-init", "/usr/local/bin/cloud-init"]
         .iter()
-        .filter_map(|p| system.layout.host(p).ok())
+        .filter_map(|p| system.layout().host(p).ok())
         .find(|p| p.exists())
 }
 
@@ -74,22 +94,22 @@ pub fn is_terminal(status: &str) -> bool {
 /// and into `state.json`, so `egs-service status` (and `--wait`) show cloud-init's progress.
 /// Writes only when the status differs from `previous`. Returns cloud-init's status word.
 pub fn mirror(
-    system: &System,
+    system: &dyn System,
     kvp: Option<&dyn KvpStore>,
     previous: Option<&str>,
-) -> Result<String, String> {
-    let program = program(system).ok_or("cloud-init is not installed")?;
+) -> Result<String, BridgeError> {
+    let program = program(system).ok_or(BridgeError::NotInstalled)?;
     // The exit status is not an answer (it is non-zero for error and degraded runs).
-    let out = Command::new([
-        program.display().to_string(),
-        "status".into(),
-        "--format".into(),
-        "json".into(),
-    ])
-    .run()
-    .map_err(|e| format!("cloud-init status: {e}"))?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("cloud-init status printed no JSON: {e}"))?;
+    let out = system
+        .execute(&Command::new([
+            program.display().to_string(),
+            "status".into(),
+            "--format".into(),
+            "json".into(),
+        ]))
+        .map_err(BridgeError::Status)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(BridgeError::NotJson)?;
     let status = json["status"].as_str().unwrap_or("unknown").to_string();
     if previous == Some(status.as_str()) {
         return Ok(status);
@@ -97,7 +117,7 @@ pub fn mirror(
     if let (Some(state), Some(kvp)) = (map_status(&status), kvp) {
         match kvp.set(PoolId::Guest, STATE_KEY, state.as_str()) {
             Ok(()) | Err(KvpError::MissingPool(_)) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     let errors = json["errors"]
@@ -121,8 +141,8 @@ pub fn mirror(
         updated: now(),
         ..RunState::default()
     };
-    let path = system.layout.state_file();
-    write_json(&path, &state, 0o600).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = system.layout().state_file();
+    write_json(&path, &state, 0o600)?;
     Ok(status)
 }
 
@@ -133,8 +153,8 @@ pub fn mirror(
 /// VM), so after the first reading it is asked again only once cloud-init has written
 /// `/run/cloud-init/result.json` (the end of its final stage); until then a file check
 /// every 5 s is all the watching costs.
-pub fn watch(system: &System, kvp: Option<&dyn KvpStore>) {
-    let finished = system.layout.host("/run/cloud-init/result.json").ok();
+pub fn watch(system: &dyn System, kvp: Option<&dyn KvpStore>) {
+    let finished = system.layout().host("/run/cloud-init/result.json").ok();
     let mut last: Option<String> = None;
     loop {
         if program(system).is_none() {

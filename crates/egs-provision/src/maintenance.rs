@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::state::Layout;
+use crate::state::{Layout, StateError};
 
 /// What `reset` removes besides the instance state.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,8 +88,9 @@ pub fn reset(layout: &Layout, options: ResetOptions) -> std::io::Result<Vec<Remo
 
 /// Writes a zip of `state.json`, the logs and a `version.txt` to `output` (mode 0600).
 /// Returns the archive's entry names.
-pub fn collect_logs(layout: &Layout, output: &Path) -> Result<Vec<String>, String> {
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", output.display());
+pub fn collect_logs(layout: &Layout, output: &Path) -> Result<Vec<String>, StateError> {
+    let err =
+        |e: &dyn std::fmt::Display| StateError::io(output, std::io::Error::other(e.to_string()));
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     if layout.state_file().is_file() {
         files.push(("state.json".into(), layout.state_file()));

@@ -34,12 +34,23 @@ pub struct DefaultUser {
     pub name: Option<String>,
 }
 
+/// How KVP event keys are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KvpKeyStyle {
+    /// `CLOUD_INIT|<boot>|<type>|<name>|<uuid>`: cloud-init up to 25.3, what eryph reads.
+    #[default]
+    FiveField,
+    /// With the VM id, and durations: cloud-init 26.x.
+    SixField,
+}
+
 /// Reporting settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Reporting {
     /// `five-field` or `six-field` KVP event keys.
-    pub kvp_key_style: Option<String>,
+    pub kvp_key_style: Option<KvpKeyStyle>,
 }
 
 /// The settings.
@@ -55,7 +66,7 @@ pub struct Settings {
 }
 
 /// Reads the settings; a problem is returned beside the defaults.
-pub fn load(system: &System) -> (Settings, Option<String>) {
+pub fn load(system: &dyn System) -> (Settings, Option<String>) {
     let data = match system.read_file(PATH) {
         Ok(Some(d)) => d,
         Ok(None) => return (Settings::default(), None),

@@ -6,6 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::modules::Stage;
+
 /// How often a module runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -46,6 +48,19 @@ impl RunStatus {
             RunStatus::Error => "error",
             RunStatus::RebootPending => "reboot-pending",
             RunStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl RunStatus {
+    /// What `eryph.provisioning.state` says for it.
+    pub fn kvp_state(self) -> egs_kvp::report::ProvisioningState {
+        use egs_kvp::report::ProvisioningState;
+        match self {
+            RunStatus::Running => ProvisioningState::Running,
+            RunStatus::Done | RunStatus::Disabled => ProvisioningState::Completed,
+            RunStatus::Error => ProvisioningState::Failed,
+            RunStatus::RebootPending => ProvisioningState::RebootPending,
         }
     }
 }
@@ -105,13 +120,22 @@ impl Layout {
     }
 
     /// The place of an absolute system path below the root. The one path-joining rule:
-    /// only absolute paths, no `..` components.
+    /// only paths from the root (`/etc/x`; on Windows also `C:\x`, whose drive is the
+    /// root's), no `..` components; the result is always below the root.
     pub fn host(&self, absolute: &str) -> Result<PathBuf, OutsideRoot> {
         let path = Path::new(absolute);
-        if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+        if !path.has_root() {
             return Err(OutsideRoot(absolute.to_string()));
         }
-        Ok(self.root.join(path.strip_prefix("/").unwrap_or(path)))
+        let mut host = self.root.clone();
+        for component in path.components() {
+            match component {
+                Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+                Component::ParentDir => return Err(OutsideRoot(absolute.to_string())),
+                Component::Normal(name) => host.push(name),
+            }
+        }
+        Ok(host)
     }
 
     /// The directory of one instance.
@@ -162,14 +186,50 @@ pub struct Semaphore {
     pub message: Option<String>,
 }
 
-/// Writes JSON atomically, creating parent directories (0700 for state).
-pub fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        create_private_dir(parent)?;
+/// Why state could not be read or written; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not the JSON it should be.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StateError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> StateError {
+        StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
-    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+}
+
+/// Writes JSON atomically, creating parent directories (0700 for state).
+pub fn write_json<T: Serialize>(path: &Path, value: &T, mode: u32) -> Result<(), StateError> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent).map_err(|e| StateError::io(parent, e))?;
+    }
+    let mut text = serde_json::to_vec_pretty(value).map_err(|source| StateError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.push(b'\n');
-    egs_sys::fs::write_atomic(path, &text, mode)
+    egs_sys::fs::write_atomic(path, &text, mode).map_err(|e| StateError::io(path, e))
 }
 
 /// Creates a directory (and parents) readable only by root.
@@ -183,13 +243,16 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
 
 /// Reads JSON written by [`write_json`]; a missing file is `None`, a corrupt one an error
 /// naming the file.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, String> {
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StateError> {
     match std::fs::read(path) {
         Ok(data) => serde_json::from_slice(&data)
             .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(|source| StateError::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(StateError::io(path, e)),
     }
 }
 
@@ -198,8 +261,8 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>,
 pub struct ModuleRecord {
     /// Module name.
     pub name: String,
-    /// Stage name.
-    pub stage: String,
+    /// Its stage.
+    pub stage: Stage,
     /// How it ended.
     pub result: ModuleResult,
     /// Details.
@@ -216,8 +279,8 @@ pub struct ModuleRecord {
 /// One stage of a run in `state.json`, as `cloud-init analyze show` reports stages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageRecord {
-    /// Stage name (`init-local`, `init-network`, `modules-config`, `modules-final`).
-    pub name: String,
+    /// The stage (`init-local`, `init-network`, `modules-config`, `modules-final`).
+    pub name: Stage,
     /// When it started (Unix seconds, microsecond precision).
     pub started: f64,
     /// How long it ran, in seconds.
@@ -248,7 +311,7 @@ pub struct RunState {
     /// The boot of the last run.
     pub boot_id: String,
     /// Stages finished in this boot.
-    pub stages_done: Vec<String>,
+    pub stages_done: Vec<Stage>,
     /// When each stage of this boot ran and how long it took.
     #[serde(default)]
     pub stages: Vec<StageRecord>,
@@ -276,6 +339,26 @@ pub fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cloud-config's `/…` paths and Windows' `C:\…` paths both land below the root.
+    #[test]
+    fn paths_from_the_root_stay_below_it_on_every_os() {
+        let root = std::env::temp_dir().join("sandbox");
+        let l = Layout::new(&root, None);
+        assert_eq!(
+            l.host("/ProgramData/x.txt").unwrap(),
+            root.join("ProgramData").join("x.txt")
+        );
+        assert!(l.host("ProgramData/x.txt").is_err());
+        assert!(l.host("/a/../../x").is_err());
+        if cfg!(windows) {
+            assert_eq!(
+                l.host(r"C:\ProgramData\x.txt").unwrap(),
+                root.join("ProgramData").join("x.txt")
+            );
+            assert!(l.host(r"C:x.txt").is_err(), "drive-relative");
+        }
+    }
 
     #[test]
     #[cfg_attr(
@@ -328,6 +411,7 @@ mod tests {
         std::fs::write(&path, "{").unwrap();
         assert!(read_json::<RunState>(&path)
             .unwrap_err()
+            .to_string()
             .contains("state.json"));
     }
 }

@@ -124,7 +124,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
     let control = ServiceControl::load(&args.config_dir);
     let endpoint = match egs_transport::parse_listen(&args.listen, args.allow_remote_tcp) {
         Ok(e) => e,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,7 +139,8 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
             egs_sys::shutdown::StopRequest::listen().map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = if control.remote_access {
-            let host_keys = egs_ssh::host_key::host_keys(&args.config_dir.join("private"))?;
+            let host_keys = egs_ssh::host_key::host_keys(&args.config_dir.join("private"))
+                .map_err(|e| e.to_string())?;
             let settings = Arc::new(Settings {
                 authorized_keys: args.config_dir.join("id_egs.pub"),
                 kvp: Some(kvp.clone()),
@@ -175,10 +176,12 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
         let _ = notifier.notify("READY=1");
         // Where cloud-init provisions, its status is mirrored until it is final (not gated
         // by any flag, as the original's watcher).
-        let system = egs_provision::system::System::new(place.layout());
-        if egs_provision::bridge::cloud_init_enabled(&system) {
+        let system = egs_provision::system::for_layout(place.layout());
+        if egs_provision::bridge::cloud_init_enabled(system.as_ref()) {
             let kvp = kvp.clone();
-            std::thread::spawn(move || egs_provision::bridge::watch(&system, Some(kvp.as_ref())));
+            std::thread::spawn(move || {
+                egs_provision::bridge::watch(system.as_ref(), Some(kvp.as_ref()))
+            });
         }
         if args.no_provisioning {
             log("provisioning is left to its boot units (--no-provisioning)");

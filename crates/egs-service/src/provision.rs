@@ -8,6 +8,7 @@ use std::sync::Arc;
 use egs_kvp::store::KvpStore;
 use egs_provision::modules::Stage;
 use egs_provision::runner::{run, RunOptions, RunResult};
+use egs_provision::settings::KvpKeyStyle;
 use egs_provision::state::{read_json, Layout, RunState, RunStatus};
 use serde_json::json;
 
@@ -32,8 +33,8 @@ pub struct RunArgs {
     dry_run: bool,
     /// KVP event keys: `five-field` (cloud-init up to 25.3, what eryph reads) or
     /// `six-field` (cloud-init 26.x: with the VM id, and durations).
-    #[arg(long, value_name = "STYLE", value_parser = ["five-field", "six-field"])]
-    kvp_key_style: Option<String>,
+    #[arg(long, value_name = "STYLE", value_enum)]
+    kvp_key_style: Option<KeyStyleArg>,
     /// Devices or image files to probe for seed media instead of /sys/class/block.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     devices: Option<Vec<PathBuf>>,
@@ -79,6 +80,15 @@ impl Where {
     pub fn root(&self) -> PathBuf {
         self.root.clone().unwrap_or_else(|| PathBuf::from("/"))
     }
+}
+
+/// `--kvp-key-style`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KeyStyleArg {
+    /// `CLOUD_INIT|<boot>|<type>|<name>|<uuid>` (cloud-init up to 25.3; what eryph reads).
+    FiveField,
+    /// With the VM id, and durations (cloud-init 26.x).
+    SixField,
 }
 
 /// Runs `egs-service run`.
@@ -127,7 +137,10 @@ pub fn run_command(args: RunArgs, place: &Where, kvp: Arc<dyn KvpStore>) -> Exit
         boot_id: args.boot_id,
         default_user: None,
         dry_run: args.dry_run,
-        kvp_six_field: args.kvp_key_style.map(|s| s == "six-field"),
+        kvp_key_style: args.kvp_key_style.map(|style| match style {
+            KeyStyleArg::FiveField => KvpKeyStyle::FiveField,
+            KeyStyleArg::SixField => KvpKeyStyle::SixField,
+        }),
     };
     match run(&options) {
         Ok(RunResult::Done) => {
@@ -343,7 +356,8 @@ fn print_status(state: Option<&RunState>, as_json: bool, long: bool) -> (String,
     };
     println!("instance: {}", s.instance_id.as_deref().unwrap_or("-"));
     println!("datasource: {}", s.datasource.as_deref().unwrap_or("-"));
-    println!("stages done: {}", s.stages_done.join(", "));
+    let done: Vec<&str> = s.stages_done.iter().map(|d| d.name()).collect();
+    println!("stages done: {}", done.join(", "));
     if let Some(d) = s.datasource_seconds {
         println!("datasource found and user-data read in {d:.3} s (last run)");
     }
@@ -354,25 +368,26 @@ fn print_status(state: Option<&RunState>, as_json: bool, long: bool) -> (String,
         .map(|r| r.started)
         .chain(s.modules.iter().filter_map(|m| m.started))
         .fold(f64::INFINITY, f64::min);
-    let mut stage_names: Vec<&str> = Vec::new();
-    for name in s
+    let mut stages: Vec<Stage> = Vec::new();
+    for stage in s
         .stages
         .iter()
-        .map(|r| r.name.as_str())
-        .chain(s.modules.iter().map(|m| m.stage.as_str()))
+        .map(|r| r.name)
+        .chain(s.modules.iter().map(|m| m.stage))
     {
-        if !stage_names.contains(&name) {
-            stage_names.push(name);
+        if !stages.contains(&stage) {
+            stages.push(stage);
         }
     }
-    for stage in stage_names {
+    for stage in stages {
         match s.stages.iter().find(|r| r.name == stage) {
             Some(r) => println!(
-                "{stage:<15} @{} +{}",
+                "{:<15} @{} +{}",
+                stage.name(),
                 secs(r.started - origin),
                 secs(r.duration)
             ),
-            None => println!("{stage:<15} (not finished)"),
+            None => println!("{:<15} (not finished)", stage.name()),
         }
         for m in s.modules.iter().filter(|m| m.stage == stage) {
             let timing = match (m.started, m.duration) {

@@ -329,3 +329,38 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
         .collect();
     assert_eq!(keys.len(), 3, "one chunk, sha256, count: {keys:?}");
 }
+
+/// Without `--kvp-dir` the tool means a VM's KVP on its Hyper-V host (WMI): not built yet,
+/// and it says so for every KVP command instead of touching anything.
+#[test]
+fn a_vms_kvp_through_wmi_says_it_is_not_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let ud = dir.path().join("user-data");
+    std::fs::write(&ud, USER_DATA).unwrap();
+    for args in [
+        vec![
+            "set-user-data",
+            "vm1",
+            "--user-data",
+            ud.to_str().unwrap(),
+            "--instance-id",
+            "iid-wmi",
+        ],
+        vec!["clear-user-data", "vm1"],
+        vec!["set-shell", "vm1", "--command", "/bin/sh"],
+        vec!["get-data", "vm1", "--json"],
+    ] {
+        let (code, out) = code_and_output(
+            Command::new(binary("egs-tool"))
+                .env("EGS_TOOL_HOME", dir.path().join("home"))
+                .args(&args),
+        );
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(
+            out.contains(
+                "vm1: reading and writing a VM's KVP through Hyper-V WMI on its host is not built yet"
+            ),
+            "{args:?}: {out}"
+        );
+    }
+}

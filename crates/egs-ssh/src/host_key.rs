@@ -2,19 +2,38 @@
 //! Ed25519) and the host tool's Ed25519 client key, created on first use in a 0700 directory (mode 0600, public half beside it as `.pub` for client
 //! keys) and created anew if the file cannot be read as a key or is readable by others.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Algorithm, EcdsaCurve, PrivateKey};
 
+/// A key file that could not be read, created or written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct KeyFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl KeyFileError {
+    fn new(path: &Path, reason: impl std::fmt::Display) -> KeyFileError {
+        KeyFileError {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Loads the Ed25519 host key at `path`, or generates and stores a new one.
-pub fn load_or_create(path: &Path) -> Result<PrivateKey, String> {
+pub fn load_or_create(path: &Path) -> Result<PrivateKey, KeyFileError> {
     load_or_create_named(path, "egs host key", false)
 }
 
 /// The host keys in `dir`: `egs_host_key` (Ed25519) and `egs_host_key_ecdsa` (P-256).
-pub fn host_keys(dir: &Path) -> Result<Vec<PrivateKey>, String> {
+pub fn host_keys(dir: &Path) -> Result<Vec<PrivateKey>, KeyFileError> {
     Ok(vec![
         load_or_create(&dir.join("egs_host_key"))?,
         load_or_create_with(
@@ -36,7 +55,7 @@ pub fn host_keys(dir: &Path) -> Result<Vec<PrivateKey>, String> {
 
 /// Loads the key pair at `path` (`path.pub` beside it), or generates and stores a new one
 /// with `comment`.
-pub fn load_or_create_client(path: &Path, comment: &str) -> Result<PrivateKey, String> {
+pub fn load_or_create_client(path: &Path, comment: &str) -> Result<PrivateKey, KeyFileError> {
     load_or_create_named(path, comment, true)
 }
 
@@ -44,7 +63,7 @@ fn load_or_create_named(
     path: &Path,
     comment: &str,
     with_public: bool,
-) -> Result<PrivateKey, String> {
+) -> Result<PrivateKey, KeyFileError> {
     load_or_create_with(path, comment, with_public, || {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
@@ -58,8 +77,8 @@ fn load_or_create_with(
     comment: &str,
     with_public: bool,
     generate: impl FnOnce() -> Result<PrivateKey, String>,
-) -> Result<PrivateKey, String> {
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+) -> Result<PrivateKey, KeyFileError> {
+    let err = |e: &dyn std::fmt::Display| KeyFileError::new(path, e);
     if let Ok(text) = std::fs::read_to_string(path) {
         let exposed = egs_sys::fs::mode(path).is_some_and(|m| m & 0o077 != 0);
         if let (false, Ok(key)) = (exposed, PrivateKey::from_openssh(text.as_bytes())) {
@@ -83,20 +102,20 @@ fn load_or_create_with(
 }
 
 /// Writes `<path>.pub` (an authorized_keys line) unless it already says the same.
-fn write_public(path: &Path, key: &PrivateKey) -> Result<(), String> {
+fn write_public(path: &Path, key: &PrivateKey) -> Result<(), KeyFileError> {
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
     let pub_path = Path::new(&pub_path);
     let line = key
         .public_key()
         .to_openssh()
-        .map_err(|e| format!("{}: {e}", pub_path.display()))?
+        .map_err(|e| KeyFileError::new(pub_path, e))?
         + "\n";
     if std::fs::read_to_string(pub_path).ok().as_deref() == Some(line.as_str()) {
         return Ok(());
     }
     egs_sys::fs::write_atomic(pub_path, line.as_bytes(), 0o644)
-        .map_err(|e| format!("{}: {e}", pub_path.display()))
+        .map_err(|e| KeyFileError::new(pub_path, e))
 }
 
 #[cfg(test)]

@@ -43,19 +43,39 @@ pub fn canonical_name(endpoint: &Endpoint) -> String {
     }
 }
 
+/// Why an alias or an SSH config cannot be used. Messages never repeat an alias (it may
+/// hold anything).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// An alias with characters ssh config cannot carry safely.
+    #[error("the alias may only contain ASCII letters, digits, '.', '-' and '_'")]
+    BadAlias,
+    /// An alias ending in a suffix EGS generates.
+    #[error("aliases ending in '{0}' are reserved for EGS")]
+    ReservedAlias(&'static str),
+    /// One marker line alone, or more than two.
+    #[error("the SSH config contains a broken eryph guest services block ({markers} marker lines '{MARKER}'); please clean up {path}")]
+    BrokenBlock {
+        /// How many marker lines there are.
+        markers: usize,
+        /// The file.
+        path: String,
+    },
+}
+
 /// Checks a user alias: ASCII letters, digits, `.`, `-`, `_`, and none of the reserved
-/// suffixes. The message never repeats the alias (it may hold anything).
-pub fn check_alias(alias: &str) -> Result<(), String> {
+/// suffixes.
+pub fn check_alias(alias: &str) -> Result<(), ConfigError> {
     if alias.is_empty()
         || !alias
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
     {
-        return Err("the alias may only contain ASCII letters, digits, '.', '-' and '_'".into());
+        return Err(ConfigError::BadAlias);
     }
     let lower = alias.to_ascii_lowercase();
     if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| lower.ends_with(*s)) {
-        return Err(format!("aliases ending in '{suffix}' are reserved for EGS"));
+        return Err(ConfigError::ReservedAlias(suffix));
     }
     Ok(())
 }
@@ -131,7 +151,7 @@ pub fn include_block(vm_dir: &std::path::Path) -> String {
 /// prepended when there is no block (ssh reads the first match, and Include must come
 /// before any Host), replaced in place when there is one. One marker alone, or more than
 /// two, is a broken block: an error, the file untouched.
-pub fn with_include_block(existing: &str, block: &str, path: &str) -> Result<String, String> {
+pub fn with_include_block(existing: &str, block: &str, path: &str) -> Result<String, ConfigError> {
     let lines: Vec<&str> = existing.split_inclusive('\n').collect();
     let markers: Vec<usize> = lines
         .iter()
@@ -148,10 +168,10 @@ pub fn with_include_block(existing: &str, block: &str, path: &str) -> Result<Str
             out.push_str(&lines[close + 1..].concat());
             Ok(out)
         }
-        _ => Err(format!(
-            "the SSH config contains a broken eryph guest services block ({} marker lines '{MARKER}'); please clean up {path}",
-            markers.len()
-        )),
+        _ => Err(ConfigError::BrokenBlock {
+            markers: markers.len(),
+            path: path.to_string(),
+        }),
     }
 }
 
@@ -202,10 +222,11 @@ mod tests {
         assert!(t("fc:/run/v.sock").ends_with(".fc.alt"));
         assert_ne!(t("unix:/a"), t("unix:/b"));
         assert!(check_alias("web-1.lab").is_ok());
-        assert!(check_alias("bad alias")
-            .unwrap_err()
-            .contains("only contain"));
-        assert!(check_alias("x.VSOCK.alt").unwrap_err().contains("reserved"));
+        assert_eq!(check_alias("bad alias"), Err(ConfigError::BadAlias));
+        assert_eq!(
+            check_alias("x.VSOCK.alt"),
+            Err(ConfigError::ReservedAlias(".vsock.alt"))
+        );
         assert!(check_alias("").is_err());
     }
 
@@ -225,7 +246,9 @@ mod tests {
             "stable"
         );
         let broken = format!("{MARKER}\nInclude x\n{mine}");
-        let err = with_include_block(&broken, &block, "/root/.ssh/config").unwrap_err();
+        let err = with_include_block(&broken, &block, "/root/.ssh/config")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("broken") && err.contains("/root/.ssh/config"),
             "{err}"

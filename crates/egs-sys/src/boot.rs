@@ -1,5 +1,6 @@
-//! When this boot started, which names the boot in KVP event keys (cloud-init's
-//! "incarnation": `int(time.time() - uptime)`).
+//! Which boot this is: when it started, which names the boot in KVP event keys
+//! (cloud-init's "incarnation": `int(time.time() - uptime)`), and the kernel's boot id,
+//! which per-boot semaphores are keyed by.
 
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,9 +15,20 @@ pub fn boot_epoch_seconds() -> io::Result<i64> {
     Ok((now - uptime) as i64)
 }
 
+/// An id that differs for every boot (Linux: `/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> io::Result<String> {
+    imp::boot_id()
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
+
+    pub fn boot_id() -> io::Result<String> {
+        Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?
+            .trim()
+            .to_string())
+    }
 
     pub fn uptime_seconds() -> io::Result<f64> {
         let text = std::fs::read_to_string("/proc/uptime")?;
@@ -32,22 +44,49 @@ mod imp {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
 mod imp {
     use std::io;
 
     pub fn uptime_seconds() -> io::Result<f64> {
+        // SAFETY: GetTickCount64 has no preconditions.
+        let millis = unsafe { windows_sys::Win32::System::SystemInformation::GetTickCount64() };
+        Ok(millis as f64 / 1000.0)
+    }
+
+    /// Windows keeps a boot counter in the registry (a `REG_DWORD`); reading it is built
+    /// with Windows provisioning.
+    pub fn boot_id() -> io::Result<String> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "uptime is not implemented on this platform yet",
+            "the boot id on Windows is not built yet",
         ))
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+mod imp {
+    use std::io;
+
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the boot time is not implemented on this platform yet",
+        )
+    }
+
+    pub fn uptime_seconds() -> io::Result<f64> {
+        Err(unsupported())
+    }
+
+    pub fn boot_id() -> io::Result<String> {
+        Err(unsupported())
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    #[cfg_attr(not(unix), ignore = "the boot time on Windows is not built yet")]
     fn boot_time_is_in_the_past_and_stable() {
         let a = super::boot_epoch_seconds().unwrap();
         let b = super::boot_epoch_seconds().unwrap();
@@ -57,5 +96,13 @@ mod tests {
             .as_secs() as i64;
         assert!(a > 1_500_000_000 && a <= now);
         assert!((a - b).abs() <= 1);
+    }
+
+    #[test]
+    #[cfg_attr(windows, ignore = "the boot id on Windows is not built yet")]
+    fn boot_id_is_stable_within_a_boot() {
+        let id = super::boot_id().unwrap();
+        assert!(!id.is_empty());
+        assert_eq!(super::boot_id().unwrap(), id);
     }
 }

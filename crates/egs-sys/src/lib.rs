@@ -4,6 +4,10 @@
 //! Architecture invariant: other crates do not call platform-specific APIs directly;
 //! `#[cfg(unix)]`/`#[cfg(windows)]` appear only in this crate.
 
+/// Whether this is a Windows build: lets other crates pick a per-OS implementation without
+/// a `#[cfg]` of their own.
+pub const WINDOWS: bool = cfg!(windows);
+
 pub mod boot;
 pub mod fs;
 pub mod host;

@@ -31,6 +31,18 @@ impl From<String> for Failure {
     }
 }
 
+impl From<egs_ssh::host_key::KeyFileError> for Failure {
+    fn from(e: egs_ssh::host_key::KeyFileError) -> Self {
+        e.to_string().into()
+    }
+}
+
+impl From<ssh_config::ConfigError> for Failure {
+    fn from(e: ssh_config::ConfigError) -> Self {
+        e.to_string().into()
+    }
+}
+
 /// Where the host tool keeps its files: `$EGS_TOOL_HOME`, else
 /// `$XDG_DATA_HOME/eryph/guest-services`, else `~/.local/share/eryph/guest-services`.
 pub fn base_dir() -> PathBuf {
@@ -59,7 +71,10 @@ fn key_path() -> PathBuf {
 pub fn target(spec: &str) -> Result<Endpoint, Failure> {
     egs_transport::parse_target(spec)
         .and_then(|endpoint| egs_transport::check_reachable(&endpoint).map(|()| endpoint))
-        .map_err(|message| Failure { code: 2, message })
+        .map_err(|e| Failure {
+            code: 2,
+            message: e.to_string(),
+        })
 }
 
 /// `initialize`: creates the machine key pair (Ed25519) if there is none.
@@ -102,9 +117,9 @@ pub fn get_ssh_key() -> Result<String, Failure> {
 pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure> {
     let endpoint = target(spec)?;
     if let Some(alias) = alias {
-        ssh_config::check_alias(alias).map_err(|m| Failure {
+        ssh_config::check_alias(alias).map_err(|e| Failure {
             code: 2,
-            message: m,
+            message: e.to_string(),
         })?;
     }
     machine_key()?;

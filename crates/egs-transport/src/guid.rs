@@ -73,10 +73,10 @@ impl Guid {
 }
 
 impl std::str::FromStr for Guid {
-    type Err = String;
+    type Err = crate::AddressError;
 
-    fn from_str(text: &str) -> Result<Guid, String> {
-        let bad = || format!("'{text}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+    fn from_str(text: &str) -> Result<Guid, crate::AddressError> {
+        let bad = || crate::AddressError::NotAGuid(text.to_string());
         let inner = text
             .strip_prefix('{')
             .and_then(|t| t.strip_suffix('}'))

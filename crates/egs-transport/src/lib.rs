@@ -18,6 +18,50 @@ mod sys;
 
 pub use guid::Guid;
 
+/// Why an address cannot be used; the text names the address and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Not a GUID.
+    #[error("'{0}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")]
+    NotAGuid(String),
+    /// A GUID that is not built from the vsock template.
+    #[error("'{0}' is not a vsock-template service id (xxxxxxxx-facb-11e6-bd58-64006a7986d3)")]
+    NotAVsockServiceId(String),
+    /// A port or CID that is not a number.
+    #[error("'{text}' is not a {what} (a number)")]
+    NotANumber {
+        /// The text.
+        text: String,
+        /// What it should have been.
+        what: &'static str,
+    },
+    /// A TCP address that does not parse.
+    #[error("'{text}': {reason} (use tcp:127.0.0.1:PORT)")]
+    BadTcpAddress {
+        /// The text.
+        text: String,
+        /// Why.
+        reason: String,
+    },
+    /// A TCP address that is not loopback, without `allow_remote`.
+    #[error("'{0}' is not a loopback address: SSH for EGS belongs on the VM socket; TCP is for development (pass --allow-remote-tcp to insist)")]
+    NotLoopback(SocketAddr),
+    /// Not a listen address.
+    #[error("'{0}': listen on vsock, vsock:PORT, hv, hv:VMID, unix:PATH or tcp:127.0.0.1:PORT")]
+    NotAListenAddress(String),
+    /// Not a target.
+    #[error("'{0}': a target is vsock:CID[:PORT], fc:SOCKET[:PORT], a Hyper-V VM id (GUID or hv:GUID), unix:PATH or tcp:127.0.0.1:PORT")]
+    NotATarget(String),
+    /// A transport this OS does not have.
+    #[error("{vm_id}: {why}")]
+    Unreachable {
+        /// The VM.
+        vm_id: Guid,
+        /// Why, and what to use instead.
+        why: &'static str,
+    },
+}
+
 /// The Hyper-V integration service id of EGS.
 pub const SERVICE_ID: &str = "0000138a-facb-11e6-bd58-64006a7986d3";
 
@@ -35,7 +79,7 @@ pub fn service_id_for_port(port: u32) -> String {
 
 /// The vsock port of a Hyper-V service id built from the vsock template; an error for
 /// any other GUID.
-pub fn port_for_service_id(service_id: &str) -> Result<u32, String> {
+pub fn port_for_service_id(service_id: &str) -> Result<u32, AddressError> {
     let lower = service_id
         .trim_matches(|c| c == '{' || c == '}')
         .to_ascii_lowercase();
@@ -45,11 +89,10 @@ pub fn port_for_service_id(service_id: &str) -> Result<u32, String> {
                 && first.len() == 8
                 && first.bytes().all(|b| b.is_ascii_hexdigit()) =>
         {
-            u32::from_str_radix(first, 16).map_err(|e| format!("'{service_id}': {e}"))
+            u32::from_str_radix(first, 16)
+                .map_err(|_| AddressError::NotAVsockServiceId(service_id.to_string()))
         }
-        _ => Err(format!(
-            "'{service_id}' is not a vsock-template service id (xxxxxxxx-facb-11e6-bd58-64006a7986d3)"
-        )),
+        _ => Err(AddressError::NotAVsockServiceId(service_id.to_string())),
     }
 }
 
@@ -114,7 +157,7 @@ pub fn egs_service_id() -> Guid {
 }
 
 /// `hv:VMID[:SERVICEID]` after the prefix; `parent`, `any` name the well-known VM ids.
-fn parse_hyperv(rest: &str) -> Result<Endpoint, String> {
+fn parse_hyperv(rest: &str) -> Result<Endpoint, AddressError> {
     let (vm, service) = match rest.split_once(':') {
         Some((vm, service)) => (vm, service.parse::<Guid>()?),
         None => (rest, egs_service_id()),
@@ -130,20 +173,22 @@ fn parse_hyperv(rest: &str) -> Result<Endpoint, String> {
     })
 }
 
-fn parse_port(s: &str, what: &str) -> Result<u32, String> {
-    s.parse::<u32>()
-        .map_err(|_| format!("'{s}' is not a {what} (a number)"))
+fn parse_port(s: &str, what: &'static str) -> Result<u32, AddressError> {
+    s.parse::<u32>().map_err(|_| AddressError::NotANumber {
+        text: s.to_string(),
+        what,
+    })
 }
 
-fn parse_tcp(addr: &str, allow_remote: bool) -> Result<Endpoint, String> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| format!("'{addr}': {e} (use tcp:127.0.0.1:PORT)"))?;
+fn parse_tcp(addr: &str, allow_remote: bool) -> Result<Endpoint, AddressError> {
+    let addr: SocketAddr =
+        addr.parse()
+            .map_err(|e: std::net::AddrParseError| AddressError::BadTcpAddress {
+                text: addr.to_string(),
+                reason: e.to_string(),
+            })?;
     if !allow_remote && !addr.ip().is_loopback() {
-        return Err(format!(
-            "'{addr}' is not a loopback address: SSH for EGS belongs on the VM socket; \
-             TCP is for development (pass --allow-remote-tcp to insist)"
-        ));
+        return Err(AddressError::NotLoopback(addr));
     }
     Ok(Endpoint::Tcp(addr))
 }
@@ -152,7 +197,7 @@ fn parse_tcp(addr: &str, allow_remote: bool) -> Result<Endpoint, String> {
 /// (Hyper-V socket of a Windows guest: the parent partition, EGS's service) or
 /// `hv:VMID|parent|any[:SERVICEID]`, `unix:PATH` or `tcp:ADDR:PORT` (loopback unless
 /// `allow_remote`).
-pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, String> {
+pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, AddressError> {
     if s == "hv" {
         return Ok(Endpoint::HyperV {
             vm_id: Guid::PARENT,
@@ -180,15 +225,13 @@ pub fn parse_listen(s: &str, allow_remote: bool) -> Result<Endpoint, String> {
     if let Some(addr) = s.strip_prefix("tcp:") {
         return parse_tcp(addr, allow_remote);
     }
-    Err(format!(
-        "'{s}': listen on vsock, vsock:PORT, hv, hv:VMID, unix:PATH or tcp:127.0.0.1:PORT"
-    ))
+    Err(AddressError::NotAListenAddress(s.to_string()))
 }
 
 /// Parses a host-side target: `vsock:CID` (port 5002) or `vsock:CID:PORT`,
 /// `fc:UDS_PATH` (port 5002) or `fc:UDS_PATH:PORT`, a Hyper-V VM id (`hv:VMID[:SERVICEID]`
 /// or, as the original takes it, the bare VM GUID), `unix:PATH`, `tcp:127.0.0.1:PORT`.
-pub fn parse_target(s: &str) -> Result<Endpoint, String> {
+pub fn parse_target(s: &str) -> Result<Endpoint, AddressError> {
     if let Some(rest) = s.strip_prefix("hv:") {
         return parse_hyperv(rest);
     }
@@ -225,9 +268,7 @@ pub fn parse_target(s: &str) -> Result<Endpoint, String> {
     if let Some(addr) = s.strip_prefix("tcp:") {
         return parse_tcp(addr, false);
     }
-    Err(format!(
-        "'{s}': a target is vsock:CID[:PORT], fc:SOCKET[:PORT], a Hyper-V VM id (GUID or hv:GUID), unix:PATH or tcp:127.0.0.1:PORT"
-    ))
+    Err(AddressError::NotATarget(s.to_string()))
 }
 
 /// A byte stream of any transport.
@@ -325,9 +366,11 @@ pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
 
 /// Whether this OS can reach `endpoint` at all (an error naming what to use instead), so a
 /// tool can refuse it as a bad argument before trying to connect.
-pub fn check_reachable(endpoint: &Endpoint) -> Result<(), String> {
+pub fn check_reachable(endpoint: &Endpoint) -> Result<(), AddressError> {
     match (endpoint, sys::HYPERV_UNAVAILABLE) {
-        (Endpoint::HyperV { vm_id, .. }, Some(why)) => Err(format!("{vm_id}: {why}")),
+        (Endpoint::HyperV { vm_id, .. }, Some(why)) => {
+            Err(AddressError::Unreachable { vm_id: *vm_id, why })
+        }
         _ => Ok(()),
     }
 }

@@ -13,7 +13,6 @@ use egs_cloudconfig::schema::Command as ConfigCommand;
 use egs_userdata::pipeline::{PartKind, ScriptFrequency};
 
 use super::{Context, Module, ModuleResult, Outcome, Stage};
-use crate::command::Command;
 use crate::state::{create_private_dir, Frequency};
 use crate::system::SystemError;
 
@@ -83,7 +82,7 @@ pub fn shellify(commands: &[ConfigCommand]) -> String {
 }
 
 fn bootcmd(ctx: &mut Context) -> ModuleResult {
-    let instance = ctx.system.layout.instance(ctx.instance_id);
+    let instance = ctx.system.layout().instance(ctx.instance_id);
     // Boothooks run every boot with INSTANCE_ID, like cloud-init's boothook handler.
     for (i, part) in ctx
         .user_data
@@ -126,7 +125,11 @@ fn runcmd(ctx: &mut Context) -> ModuleResult {
     if ctx.config.runcmd.is_empty() {
         return Ok(Outcome::NothingToDo);
     }
-    let dir = ctx.system.layout.instance(ctx.instance_id).join("scripts");
+    let dir = ctx
+        .system
+        .layout()
+        .instance(ctx.instance_id)
+        .join("scripts");
     write_script(&dir, "runcmd", shellify(&ctx.config.runcmd).as_bytes())?;
     Ok(Outcome::Done)
 }
@@ -152,33 +155,13 @@ fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, 
         source,
     })?;
     let path = script.display().to_string();
-    let root = &ctx.system.layout.root;
-    // A sandbox that is a whole system (it has a shell) runs scripts inside it.
-    let inside =
-        ctx.system.is_sandbox() && root.join("bin/sh").exists() && script.starts_with(root);
-    let (target, egs_root) = if inside {
-        let relative = script.strip_prefix(root).unwrap_or(script);
-        (format!("/{}", relative.display()), "/".to_string())
-    } else {
-        (path.clone(), root.display().to_string())
-    };
-    let mut argv = Vec::new();
-    if inside {
-        argv.extend(["chroot".to_string(), root.display().to_string()]);
-    }
-    if !head.starts_with(b"#!") {
-        argv.push("/bin/sh".to_string());
-    }
-    argv.push(target);
-    let mut command = Command::new(argv)
-        .env("INSTANCE_ID", ctx.instance_id)
-        .env("EGS_ROOT", &egs_root);
-    command.cwd = Some(root.clone());
-    let out = command.run().map_err(|e| SystemError::Command {
-        command: path.clone(),
-        message: e.to_string(),
-    })?;
-    let log_dir = ctx.system.layout.logs.join("scripts");
+    let mut command = ctx
+        .system
+        .script_command(script, head.starts_with(b"#!"))
+        .env("INSTANCE_ID", ctx.instance_id);
+    command.cwd = Some(ctx.system.layout().root.clone());
+    let out = ctx.system.execute(&command)?;
+    let log_dir = ctx.system.layout().logs.join("scripts");
     create_private_dir(&log_dir).map_err(|source| SystemError::Io {
         path: log_dir.clone(),
         source,
@@ -281,7 +264,7 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn scripts_user(ctx: &mut Context) -> ModuleResult {
-    let instance = ctx.system.layout.instance(ctx.instance_id);
+    let instance = ctx.system.layout().instance(ctx.instance_id);
     let dir = instance.join("scripts");
     for part in ctx
         .user_data
@@ -307,7 +290,7 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
         "per-once" => ScriptFrequency::Once,
         _ => ScriptFrequency::PerInstance,
     };
-    let dir = ctx.system.layout.state.join("scripts").join(kind);
+    let dir = ctx.system.layout().state.join("scripts").join(kind);
     for part in ctx
         .user_data
         .parts
@@ -323,14 +306,14 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
     let done = match kind {
         "per-boot" => ctx
             .system
-            .layout
+            .layout()
             .state
             .join("scripts-done")
             .join(format!("boot-{}", ctx.boot_id)),
-        "per-once" => ctx.system.layout.state.join("scripts-done").join("once"),
+        "per-once" => ctx.system.layout().state.join("scripts-done").join("once"),
         _ => ctx
             .system
-            .layout
+            .layout()
             .instance(ctx.instance_id)
             .join("scripts-done-per-instance"),
     };

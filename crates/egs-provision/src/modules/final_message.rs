@@ -5,6 +5,7 @@ use egs_cloudconfig::schema::{Condition, PowerMode};
 use super::{Context, Module, ModuleResult, Outcome, Stage};
 use crate::command::Command;
 use crate::state::Frequency;
+use crate::system::PowerAction;
 
 /// `final_message`.
 pub const FINAL_MESSAGE: Module = Module {
@@ -41,8 +42,8 @@ fn power_state_change(ctx: &mut Context) -> ModuleResult {
         Condition::Fixed(b) => *b,
         Condition::Command(c) => {
             let script = super::commands::shellify(std::slice::from_ref(c));
-            Command::new(["/bin/sh", "-c", &script])
-                .run()
+            ctx.system
+                .execute(&Command::new(["/bin/sh", "-c", &script]))
                 .is_ok_and(|o| o.success())
         }
     };
@@ -51,9 +52,9 @@ fn power_state_change(ctx: &mut Context) -> ModuleResult {
         return Ok(Outcome::NothingToDo);
     }
     let action = match power.mode {
-        PowerMode::Reboot => "reboot",
-        PowerMode::Poweroff => "poweroff",
-        PowerMode::Halt => "halt",
+        PowerMode::Reboot => PowerAction::Reboot,
+        PowerMode::Poweroff => PowerAction::Poweroff,
+        PowerMode::Halt => PowerAction::Halt,
     };
     ctx.system
         .power(action, power.delay_minutes, power.message.as_deref())?;

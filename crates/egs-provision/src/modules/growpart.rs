@@ -9,9 +9,9 @@
 use egs_cloudconfig::schema::ResizeRootfs;
 
 use super::{Context, Module, ModuleResult, Outcome, Stage};
-use crate::command::Command;
+use crate::command::Output;
 use crate::state::Frequency;
-use crate::system::{which, SystemError};
+use crate::system::{DiskChange, SystemError};
 
 /// `growpart`.
 pub const GROWPART: Module = Module {
@@ -62,48 +62,31 @@ pub fn mounted_device(ctx: &Context, mount_point: &str) -> Result<Option<Mounted
     }) else {
         return Ok(None);
     };
-    let sys = system
-        .layout
-        .host(&format!("/sys/dev/block/{major_minor}"))?;
-    let Ok(target) = std::fs::canonicalize(&sys) else {
-        return Ok(None);
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partition = std::fs::read_to_string(target.join("partition"))
-        .ok()
-        .and_then(|p| p.trim().parse().ok());
-    let disk = partition
-        .and(target.parent())
-        .and_then(|p| p.file_name())
-        .map(|n| format!("/dev/{}", n.to_string_lossy()));
-    Ok(Some(Mounted {
-        device: format!("/dev/{name}"),
-        disk,
-        partition,
+    Ok(system.block_device(&major_minor)?.map(|block| Mounted {
+        device: format!("/dev/{}", block.name),
+        disk: block.disk,
+        partition: block.partition,
         fstype,
     }))
 }
 
-/// Runs a disk command, or records it in a sandbox.
-fn act(
-    ctx: &mut Context,
-    argv: Vec<String>,
-) -> Result<Option<crate::command::Output>, SystemError> {
+/// Runs a disk command (a sandbox records it) and logs what happened.
+fn act(ctx: &mut Context, argv: Vec<String>) -> Result<DiskChange, SystemError> {
     let line = argv.join(" ");
-    if ctx.system.is_sandbox() {
-        ctx.system.record_action("disk", &line)?;
-        ctx.log.push(format!("recorded (sandbox): {line}"));
-        return Ok(None);
+    let change = ctx.system.change_disk(&argv)?;
+    ctx.log.push(match &change {
+        DiskChange::Ran(out) => format!("{line}: exit status {:?}", out.code),
+        DiskChange::Recorded => format!("recorded (sandbox): {line}"),
+        DiskChange::NotInstalled => format!("{} is not installed: not run", argv[0]),
+    });
+    Ok(change)
+}
+
+fn failed(argv: &[String], out: &Output) -> SystemError {
+    SystemError::Command {
+        command: argv.join(" "),
+        message: out.failure_text(),
     }
-    let out = Command::new(argv).run().map_err(|e| SystemError::Command {
-        command: line.clone(),
-        message: e.to_string(),
-    })?;
-    ctx.log.push(format!("{line}: exit status {:?}", out.code));
-    Ok(Some(out))
 }
 
 fn growpart(ctx: &mut Context) -> ModuleResult {
@@ -123,11 +106,6 @@ fn growpart(ctx: &mut Context) -> ModuleResult {
     {
         ctx.log
             .push("/etc/growroot-disabled exists: not growing".into());
-        return Ok(Outcome::NothingToDo);
-    }
-    if !ctx.system.is_sandbox() && !which("growpart") {
-        ctx.log
-            .push("growpart (cloud-guest-utils) is not installed: not growing".into());
         return Ok(Outcome::NothingToDo);
     }
     let mut did = false;
@@ -166,18 +144,14 @@ fn growpart(ctx: &mut Context) -> ModuleResult {
                 continue;
             }
         };
-        match act(
-            ctx,
-            vec!["growpart".into(), disk.clone(), partition.to_string()],
-        )? {
-            Some(out)
+        let argv = vec!["growpart".into(), disk.clone(), partition.to_string()];
+        match act(ctx, argv.clone())? {
+            DiskChange::Ran(out)
                 if !out.success() && !String::from_utf8_lossy(&out.stdout).contains("NOCHANGE") =>
             {
-                return Err(SystemError::Command {
-                    command: format!("growpart {disk} {partition}"),
-                    message: out.failure_text(),
-                });
+                return Err(failed(&argv, &out));
             }
+            DiskChange::NotInstalled => return Ok(Outcome::NothingToDo),
             _ => did = true,
         }
     }
@@ -212,18 +186,9 @@ fn resizefs(ctx: &mut Context) -> ModuleResult {
             return Ok(Outcome::NothingToDo);
         }
     };
-    if !ctx.system.is_sandbox() && !which(&argv[0]) {
-        ctx.log
-            .push(format!("{} is not installed: not resizing", argv[0]));
-        return Ok(Outcome::NothingToDo);
+    match act(ctx, argv.clone())? {
+        DiskChange::Ran(out) if !out.success() => Err(failed(&argv, &out)),
+        DiskChange::NotInstalled => Ok(Outcome::NothingToDo),
+        _ => Ok(Outcome::Done),
     }
-    if let Some(out) = act(ctx, argv.clone())? {
-        if !out.success() {
-            return Err(SystemError::Command {
-                command: argv.join(" "),
-                message: out.failure_text(),
-            });
-        }
-    }
-    Ok(Outcome::Done)
 }

@@ -120,21 +120,7 @@ fn timezone(ctx: &mut Context) -> ModuleResult {
     let Some(zone) = ctx.config.timezone.clone() else {
         return Ok(Outcome::NothingToDo);
     };
-    let zoneinfo = format!("/usr/share/zoneinfo/{zone}");
-    if zone.contains("..") || !std::path::Path::new(&zoneinfo).is_file() {
-        return Err(crate::system::SystemError::Lookup(format!(
-            "timezone: unknown time zone '{zone}' (no {zoneinfo})"
-        )));
-    }
-    ctx.system
-        .write_file("/etc/timezone", format!("{zone}\n").as_bytes(), 0o644, None)?;
-    let localtime = ctx.system.layout.host("/etc/localtime")?;
-    egs_sys::fs::replace_symlink(std::path::Path::new(&zoneinfo), &localtime).map_err(
-        |source| crate::system::SystemError::Io {
-            path: localtime.clone(),
-            source,
-        },
-    )?;
+    ctx.system.set_timezone(&zone)?;
     ctx.log.push(format!("time zone {zone}"));
     Ok(Outcome::Done)
 }

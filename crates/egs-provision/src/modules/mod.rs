@@ -16,20 +16,25 @@ mod write_files;
 use egs_cloudconfig::schema::{CloudConfig, User};
 use egs_datasource::DataSourceResult;
 use egs_userdata::pipeline::UserData;
+use serde::{Deserialize, Serialize};
 
 use crate::state::Frequency;
 use crate::system::{System, SystemError};
 
-/// The four stages, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The four stages, in order; recorded in `state.json` by cloud-init's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Stage {
     /// Before networking.
+    #[serde(rename = "init-local")]
     Local,
     /// After networking: identity, users, keys, files.
+    #[serde(rename = "init-network")]
     Network,
     /// Configuration: passwords, time zone, runcmd.
+    #[serde(rename = "modules-config")]
     Config,
     /// Last: scripts, final message, power state.
+    #[serde(rename = "modules-final")]
     Final,
 }
 
@@ -60,7 +65,7 @@ impl Stage {
 /// What a module needs.
 pub struct Context<'a> {
     /// The system to change.
-    pub system: &'a System,
+    pub system: &'a dyn System,
     /// The merged cloud-config.
     pub config: &'a CloudConfig,
     /// The processed user-data (parts, for scripts and boothooks).

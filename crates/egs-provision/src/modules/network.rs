@@ -7,7 +7,7 @@
 //! A network configuration that cannot be read fails this module only: the error names the
 //! key, nothing is written, and every other module still runs.
 
-use egs_netconfig::apply::{apply, ApplyError, Outcome as NetOutcome};
+use egs_netconfig::apply::Outcome as NetOutcome;
 use egs_netconfig::{load, system as net_system, InputKind, Renderer};
 
 use super::{Context, Module, ModuleResult, Outcome, Stage};
@@ -23,15 +23,15 @@ pub const APPLY_NETWORK_CONFIG: Module = Module {
 };
 
 fn apply_network_config(ctx: &mut Context) -> ModuleResult {
-    let root = ctx.system.layout.root.clone();
-    if let Some(file) = net_system::disabled_by(&root) {
+    let root = ctx.system.layout().root.clone();
+    if let Some(file) = ctx.system.network_disabled_by() {
         ctx.log.push(format!(
             "network configuration disabled by {}",
             file.strip_prefix(&root).unwrap_or(&file).display()
         ));
         return Ok(Outcome::NothingToDo);
     }
-    let interfaces = net_system::interfaces(&root);
+    let interfaces = ctx.system.network_interfaces();
     let ds = ctx.datasource;
     let config = match &ds.network_config {
         None => None,
@@ -52,7 +52,7 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
         }
         _ => Vec::new(),
     };
-    let result = apply(&root, config, None, &interfaces);
+    let result = ctx.system.apply_network(config, &interfaces);
     if matches!(result, Ok(NetOutcome::Written { .. })) {
         for (current, wanted) in &renames {
             ctx.system.rename_interface(current, wanted)?;
@@ -96,7 +96,6 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
             );
             Ok(Outcome::NothingToDo)
         }
-        Err(ApplyError::Io(path, source)) => Err(SystemError::Io { path, source }),
-        Err(e) => Err(SystemError::Input(e.to_string())),
+        Err(e) => Err(e),
     }
 }

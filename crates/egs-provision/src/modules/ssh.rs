@@ -6,7 +6,7 @@
 use super::{Context, Module, ModuleResult, Outcome, Stage};
 use crate::command::Command;
 use crate::state::Frequency;
-use crate::system::which;
+use crate::system::SystemError;
 
 /// `ssh`.
 pub const SSH: Module = Module {
@@ -21,20 +21,13 @@ const DEFAULT_TYPES: &[&str] = &["rsa", "ecdsa", "ed25519"];
 /// Generates a host key under a name of its own and renames both halves into place, so a
 /// key file is only ever complete, and an `ssh-keygen` left running by an interrupted run
 /// cannot collide with this one.
-fn generate_host_key(
-    ctx: &Context,
-    ssh_dir: &std::path::Path,
-    kind: &str,
-) -> Result<(), crate::system::SystemError> {
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| crate::system::SystemError::Io { path, source }
-    };
-    let temp = ssh_dir.join(format!(".egs-keygen-{}-{kind}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    let _ = std::fs::remove_file(temp.with_extension("pub"));
-    let path = temp.display().to_string();
-    ctx.system.run(&Command::new([
+fn generate_host_key(ctx: &Context, kind: &str) -> Result<(), SystemError> {
+    let system = ctx.system;
+    let temp = format!("/etc/ssh/.egs-keygen-{}-{kind}", std::process::id());
+    system.remove_file(&temp)?;
+    system.remove_file(&format!("{temp}.pub"))?;
+    let path = system.layout().host(&temp)?.display().to_string();
+    system.run(&Command::new([
         "ssh-keygen",
         "-q",
         "-t",
@@ -46,22 +39,28 @@ fn generate_host_key(
         "-f",
         &path,
     ]))?;
-    let key = ssh_dir.join(format!("ssh_host_{kind}_key"));
-    std::fs::rename(temp.with_extension("pub"), key.with_extension("pub")).map_err(io(&key))?;
-    std::fs::rename(&temp, &key).map_err(io(&key))
+    let key = format!("/etc/ssh/ssh_host_{kind}_key");
+    system.rename(&format!("{temp}.pub"), &format!("{key}.pub"))?;
+    system.rename(&temp, &key)
+}
+
+/// Removes the files in `/etc/ssh` whose names `matches`.
+fn remove_in_etc_ssh(ctx: &Context, matches: impl Fn(&str) -> bool) -> Result<(), SystemError> {
+    for name in ctx.system.list_dir("/etc/ssh")? {
+        if matches(&name) {
+            ctx.system.remove_file(&format!("/etc/ssh/{name}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn ssh(ctx: &mut Context) -> ModuleResult {
     let system = ctx.system;
-    let ssh_dir = system.layout.host("/etc/ssh")?;
-    if ssh_dir.is_dir() {
+    if system.is_dir("/etc/ssh")? {
         if ctx.config.ssh_deletekeys != Some(false) {
-            for entry in std::fs::read_dir(&ssh_dir).into_iter().flatten().flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("ssh_host_") && name.contains("key") {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+            remove_in_etc_ssh(ctx, |name| {
+                name.starts_with("ssh_host_") && name.contains("key")
+            })?;
         }
         if !ctx.config.ssh_keys.is_empty() {
             for (name, key) in &ctx.config.ssh_keys {
@@ -73,26 +72,18 @@ fn ssh(ctx: &mut Context) -> ModuleResult {
                 };
                 system.write_file(&file, key.as_bytes(), mode, None)?;
             }
-        } else if which("ssh-keygen") {
+        } else if system.has_program("ssh-keygen") {
             // Leftovers of an interrupted run (see generate_host_key).
-            for entry in std::fs::read_dir(&ssh_dir).into_iter().flatten().flatten() {
-                if entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(".egs-keygen-")
-                {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
+            remove_in_etc_ssh(ctx, |name| name.starts_with(".egs-keygen-"))?;
             let types: Vec<String> = ctx
                 .config
                 .ssh_genkeytypes
                 .clone()
                 .unwrap_or_else(|| DEFAULT_TYPES.iter().map(|s| s.to_string()).collect());
             for kind in types.iter().filter(|t| *t != "dsa") {
-                let key = ssh_dir.join(format!("ssh_host_{kind}_key"));
-                if !(key.exists() && key.with_extension("pub").exists()) {
-                    generate_host_key(ctx, &ssh_dir, kind)?;
+                let key = format!("/etc/ssh/ssh_host_{kind}_key");
+                if !(system.exists(&key)? && system.exists(&format!("{key}.pub"))?) {
+                    generate_host_key(ctx, kind)?;
                     ctx.log.push(format!("generated {kind} host key"));
                 }
             }

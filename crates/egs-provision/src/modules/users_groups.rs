@@ -1,8 +1,8 @@
 //! `users_groups` (network stage, per instance) and `set_passwords` (config stage, per
-//! instance) with cloud-init's Linux semantics, through shadow-utils as cloud-init uses
-//! them: groups first, then users (`default` resolved to the distribution's user), missing
-//! supplementary groups created, passwords set with `chpasswd` on standard input (hashes
-//! with `-e`), passwords locked unless `lock_passwd: false`, sudo rules in
+//! instance) with cloud-init's semantics, through the [`System`]'s account operations
+//! (shadow-utils on Linux, as cloud-init uses them): groups first, then users (`default` resolved to the distribution's user), missing
+//! supplementary groups created, passwords set from hashes (clear text is hashed here, so
+//! no secret reaches argv), passwords locked unless `lock_passwd: false`, sudo rules in
 //! `/etc/sudoers.d/90-cloud-init-users` checked with `visudo` when present, and each
 //! user's `ssh_authorized_keys` installed.
 
@@ -11,7 +11,7 @@ use egs_cloudconfig::schema::{normalize_users, PasswordKind, Sudo, User};
 use super::{Context, Module, ModuleResult, Outcome, Stage};
 use crate::command::Command;
 use crate::state::Frequency;
-use crate::system::{which, System, SystemError};
+use crate::system::{System, SystemError};
 
 /// `users_groups`.
 pub const USERS_GROUPS: Module = Module {
@@ -40,9 +40,9 @@ pub fn resolved_users(ctx: &Context) -> Vec<User> {
     normalize_users(ctx.config.users.as_deref(), &default_user)
 }
 
-fn ensure_group(system: &System, name: &str, log: &mut Vec<String>) -> Result<(), SystemError> {
+fn ensure_group(system: &dyn System, name: &str, log: &mut Vec<String>) -> Result<(), SystemError> {
     if system.group_id(name)?.is_none() {
-        system.run(&system.shadow("groupadd", &[name]))?;
+        system.create_group(name)?;
         log.push(format!("created group {name}"));
     }
     Ok(())
@@ -54,7 +54,7 @@ fn users_groups(ctx: &mut Context) -> ModuleResult {
         ensure_group(system, &group.name, &mut ctx.log)?;
         for member in &group.members {
             if system.account(member)?.is_some() {
-                system.run(&system.shadow("usermod", &["-a", "-G", &group.name, member]))?;
+                system.add_to_group(member, &group.name)?;
             } else {
                 ctx.log.push(format!(
                     "group {}: member {member} does not exist (yet); not added",
@@ -84,7 +84,7 @@ fn users_groups(ctx: &mut Context) -> ModuleResult {
     if !sudoers.is_empty() {
         let text = format!("# Created by EGS (cloud-init compatible users_groups)\n{sudoers}");
         let path = system.write_file(SUDOERS, text.as_bytes(), 0o440, None)?;
-        if which("visudo") {
+        if system.has_program("visudo") {
             system.run(&Command::new([
                 "visudo",
                 "-c",
@@ -123,51 +123,12 @@ fn user_keys(ctx: &Context, user: &User) -> Vec<String> {
 fn create_or_update(ctx: &mut Context, user: &User) -> Result<(), SystemError> {
     let system = ctx.system;
     if system.account(&user.name)?.is_none() {
-        let mut args: Vec<String> = Vec::new();
-        let mut opt = |flag: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                args.push(flag.to_string());
-                args.push(v.clone());
+        if user.create_groups != Some(false) {
+            for g in &user.groups {
+                ensure_group(system, g, &mut ctx.log)?;
             }
-        };
-        opt("--comment", &user.gecos);
-        opt("--home-dir", &user.homedir);
-        opt("--gid", &user.primary_group);
-        opt("--shell", &user.shell);
-        opt("--expiredate", &user.expiredate);
-        opt("--inactive", &user.inactive);
-        opt("--selinux-user", &user.selinux_user);
-        if let Some(uid) = user.uid {
-            args.extend(["--uid".to_string(), uid.to_string()]);
         }
-        if !user.groups.is_empty() {
-            if user.create_groups != Some(false) {
-                for g in &user.groups {
-                    ensure_group(system, g, &mut ctx.log)?;
-                }
-            }
-            args.extend(["--groups".to_string(), user.groups.join(",")]);
-        }
-        if user.system {
-            args.push("--system".into());
-        }
-        if user.no_user_group {
-            args.push("--no-user-group".into());
-        }
-        if user.no_log_init {
-            args.push("--no-log-init".into());
-        }
-        args.push(
-            if user.no_create_home || user.system {
-                "--no-create-home"
-            } else {
-                "--create-home"
-            }
-            .into(),
-        );
-        args.push(user.name.clone());
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        system.run(&system.shadow("useradd", &refs))?;
+        system.create_user(user)?;
         ctx.log.push(format!("created user {}", user.name));
     } else {
         ctx.log
@@ -181,15 +142,15 @@ fn create_or_update(ctx: &mut Context, user: &User) -> Result<(), SystemError> {
         set_password(system, &user.name, hash, true)?;
     }
     if user.password_locked() {
-        system.run(&system.shadow("usermod", &["--lock", &user.name]))?;
+        system.lock_password(&user.name)?;
     }
     Ok(())
 }
 
-/// Sets a password through `chpasswd --encrypted` on standard input; clear text is hashed
-/// here first (SHA-512 crypt), so no PAM is needed and the secret never reaches argv.
+/// Sets a password; clear text is hashed here first (SHA-512 crypt), so no PAM is needed
+/// and only the hash travels (on standard input).
 fn set_password(
-    system: &System,
+    system: &dyn System,
     user: &str,
     secret: &str,
     hashed: bool,
@@ -199,13 +160,7 @@ fn set_password(
     } else {
         hash_password(secret)?
     };
-    system
-        .run(
-            &system
-                .shadow("chpasswd", &["--encrypted"])
-                .stdin(format!("{user}:{hash}\n")),
-        )
-        .map(|_| ())
+    system.set_password_hash(user, &hash)
 }
 
 /// A `$6$` (SHA-512 crypt) hash with a 16-character random salt, as glibc's `crypt` reads it.
@@ -220,7 +175,7 @@ pub fn hash_password(plain: &str) -> Result<String, SystemError> {
         .map_err(|e| SystemError::Lookup(format!("password hashing failed: {e}")))
 }
 
-fn install_keys(system: &System, name: &str, keys: &[String]) -> Result<(), SystemError> {
+fn install_keys(system: &dyn System, name: &str, keys: &[String]) -> Result<(), SystemError> {
     let account = system
         .account(name)?
         .ok_or_else(|| SystemError::Lookup(format!("unknown user '{name}'")))?;
@@ -246,7 +201,7 @@ fn install_keys(system: &System, name: &str, keys: &[String]) -> Result<(), Syst
 
 /// Installs keys for root-like callers (the ssh module's `disable_root`).
 pub(crate) fn authorized_keys(
-    system: &System,
+    system: &dyn System,
     name: &str,
     keys: &[String],
 ) -> Result<(), SystemError> {
@@ -293,7 +248,7 @@ fn set_passwords(ctx: &mut Context) -> ModuleResult {
                 )?,
             }
             if expire {
-                system.run(&system.shadow("chage", &["--lastday", "0", &change.name]))?;
+                system.expire_password(&change.name)?;
             }
             did = true;
         }
@@ -325,21 +280,6 @@ fn set_passwords(ctx: &mut Context) -> ModuleResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shadow_commands_use_the_sandbox_prefix_and_never_carry_secrets() {
-        let layout = crate::state::Layout::new(std::path::Path::new("/sandbox"), None);
-        let system = System::new(layout);
-        let cmd = system
-            .shadow("chpasswd", &["--encrypted"])
-            .stdin("bob:$6$x$y\n");
-        assert_eq!(cmd.argv, ["chpasswd", "--root", "/sandbox", "--encrypted"]);
-        assert!(!cmd.describe().contains("$6$"));
-        assert_eq!(
-            system.shadow("useradd", &["x"]).argv,
-            ["useradd", "--prefix", "/sandbox", "x"]
-        );
-    }
 
     #[test]
     #[cfg_attr(not(unix), ignore = "glibc's crypt (through python3) is the oracle")]
