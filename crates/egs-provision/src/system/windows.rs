@@ -133,7 +133,7 @@ impl System for Windows {
         }
     }
 
-    /// `shutdown.exe /r|/s|/p` with the delay in seconds and the message as its comment.
+    /// `shutdown.exe /r` or `/s` with the delay in seconds and the message as its comment.
     fn power(
         &self,
         action: PowerAction,
