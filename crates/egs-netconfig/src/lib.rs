@@ -16,6 +16,7 @@
 pub mod apply;
 pub mod error;
 pub mod ip;
+pub mod names;
 mod openstack;
 pub mod render;
 pub mod state;
@@ -161,7 +162,9 @@ fn load_yaml(input: &str, text: &str) -> Result<Option<NetworkConfig>, NetConfig
         )
     })?;
     let Some(node) = node else { return Ok(None) };
-    let mut document = match Val::from_node(&node) {
+    let document = Val::from_node(&node);
+    names::reject_control_characters(&document, "").map_err(|e| e.in_input(input))?;
+    let mut document = match document {
         Val::Map(document) => document,
         other => return Err(PlaceError::expected("", "a mapping", &other).in_input(input)),
     };
@@ -230,8 +233,10 @@ fn load_network_data(
             e.to_string(),
         )
     })?;
+    let json = Val::from_json(&json);
+    names::reject_control_characters(&json, "").map_err(|e| e.in_input(input))?;
     let mut warnings = Vec::new();
-    let document = openstack::convert_network_data(&Val::from_json(&json), macs, &mut warnings)
+    let document = openstack::convert_network_data(&json, macs, &mut warnings)
         .map_err(|e| e.in_input(input))?;
     Ok(NetworkConfig {
         input: input.to_string(),

@@ -188,6 +188,7 @@ impl<'a> Interpreter<'a> {
     pub(crate) fn physical(&mut self, command: &Dict, place: &str) -> Result<(), Fault> {
         require(command, &["name"])?;
         let name = command["name"].py_str();
+        crate::names::check_ifname(&name).map_err(|m| PlaceError::new(join(place, "name"), m))?;
         let mut iface = self
             .state
             .interfaces
@@ -238,6 +239,8 @@ impl<'a> Interpreter<'a> {
     /// `type: vlan`.
     pub(crate) fn vlan(&mut self, command: &Dict, place: &str) -> Result<(), Fault> {
         require(command, &["name", "vlan_id", "vlan_link"])?;
+        crate::names::check_ifname(&command["vlan_link"].py_str())
+            .map_err(|m| PlaceError::new(join(place, "vlan_link"), m))?;
         self.physical(command, place)?;
         let iface = self.interface_mut(command);
         iface.insert("vlan-raw-device".into(), command["vlan_link"].clone());

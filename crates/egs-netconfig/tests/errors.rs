@@ -160,3 +160,44 @@ fn bounded_and_never_panicking() {
     assert!(disabled.is_disabled());
     assert!(interpret(&disabled, Renderer::Eni, Fidelity::CloudInit, &macs).is_err());
 }
+
+/// Hostile names and values (issue 16): a name that would leave the configuration
+/// directory, and newlines that would add lines to a rendered file, are refused by every
+/// renderer with the key named — v1, v2 and network_data.json alike.
+#[test]
+fn hostile_names_and_values_are_refused_with_the_key() {
+    let yaml = |t| error(t, InputKind::Yaml);
+    assert_eq!(
+        yaml("version: 1\nconfig:\n  - {type: physical, name: ../../../../tmp/x, subnets: [{type: dhcp}]}\n"),
+        "nc: config[0].name: interface name '../../../../tmp/x' is 17 bytes; the limit is 15"
+    );
+    assert_eq!(
+        yaml("version: 1\nconfig:\n  - {type: physical, name: ../../x, subnets: [{type: dhcp}]}\n"),
+        "nc: config[0].name: interface name '../../x' contains '/'; names may not contain '/', ':', spaces or control characters"
+    );
+    assert_eq!(
+        yaml("version: 2\nethernets:\n  ../../../x:\n    dhcp4: true\n"),
+        "nc: ethernets.../../../x.name: interface name '../../../x' contains '/'; names may not contain '/', ':', spaces or control characters"
+    );
+    assert_eq!(
+        yaml("version: 2\nethernets:\n  lan:\n    match: {macaddress: '52:54:00:12:34:56'}\n    set-name: 'a/b'\n"),
+        "nc: ethernets.lan.name: interface name 'a/b' contains '/'; names may not contain '/', ':', spaces or control characters"
+    );
+    assert_eq!(
+        yaml("version: 2\nethernets:\n  eth0:\n    dhcp4: true\n    nameservers:\n      search: [\"ex.com\\n[Match]\\nName=*\"]\n"),
+        "nc: ethernets.eth0.nameservers.search[0]: 'ex.com\\n[Match]\\nName=*' contains the character U+000A; network-config values may not contain control characters"
+    );
+    assert_eq!(
+        yaml("version: 1\nconfig:\n  - {type: physical, name: \"eth5\\n    up touch /tmp/p\"}\n"),
+        "nc: config[0].name: 'eth5\\n    up touch /tmp/p' contains the character U+000A; network-config values may not contain control characters"
+    );
+    assert_eq!(
+        yaml("version: 1\nconfig:\n  - {type: vlan, name: v7, vlan_id: 7, vlan_link: ..}\n"),
+        "nc: config[0].vlan_link: '..' is not an interface name"
+    );
+    let json = |t| error(t, InputKind::NetworkDataJson);
+    assert!(json(r#"{"links": [{"id": "l", "type": "phy", "name": "../x", "ethernet_mac_address": "52:54:00:12:34:56"}], "networks": [], "services": []}"#)
+        .contains("contains '/'"));
+    assert!(json(r#"{"links": [], "networks": [], "services": [{"type": "dns", "address": "1.1.1.1\nup x"}]}"#)
+        .contains("services[0].address: '1.1.1.1\\nup x' contains the character U+000A"));
+}
