@@ -17,8 +17,8 @@ mod users;
 pub use fields::{Diagnostic, Diagnostics, Severity};
 pub use files::{decode_content, WriteFile};
 pub use users::{
-    looks_hashed, normalize_users, Chpasswd, Group, PasswordChange, PasswordKind, Sudo, User,
-    UserEntry,
+    check_account_name, looks_hashed, normalize_users, Chpasswd, Group, PasswordChange,
+    PasswordKind, Sudo, User, UserEntry,
 };
 
 use fields::{describe, python_str, string_list, Fields};

@@ -192,3 +192,46 @@ fn power_state_and_portability() {
     assert_eq!(l, ["license"]);
     assert!(portability(map, Target::All).items.is_empty());
 }
+
+/// Issue 16: a name that would be a second `chpasswd` line, an option or a field separator
+/// is an error naming the key, and it never reaches the typed config (so never a tool).
+#[test]
+fn hostile_account_names_are_errors_and_dropped() {
+    let (c, d) = read(
+        "chpasswd:\n  users:\n    - {name: \"nobody:*\\nroot\", password: x, type: text}\n    - {name: bob, password: y, type: text}\n  list: \"-rf:pw\\n\"\nusers:\n  - \"-rf, alice\"\n  - name: \"a b\"\n  - name: carol\n    groups: [adm, \"x:y\"]\n    primary_group: \"..\"\ngroups:\n  - \"g\\nh\"\n  - ok: [\"--help\", dave]\n",
+    );
+    let errors = errors(&d);
+    for (path, name) in [
+        ("chpasswd.users[0].name", "'nobody:*\\nroot'"),
+        ("chpasswd.list[0]", "'-rf'"),
+        ("users[0]", "'-rf'"),
+        ("users[1].name", "'a b'"),
+        ("users[2].groups", "'x:y'"),
+        ("users[2].primary_group", "'..'"),
+        ("groups[0]", "'g\\nh'"),
+        ("groups[1].ok", "'--help'"),
+    ] {
+        let wanted = format!("{name} is not a valid user or group name");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("error: {path} (")) && e.contains(&wanted)),
+            "{path}: {wanted}\nnot in {errors:#?}"
+        );
+    }
+    let changes = &c.chpasswd.as_ref().unwrap().changes;
+    assert_eq!(
+        changes.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["bob"]
+    );
+    let users = c.users.unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert_eq!(users[0], UserEntry::Name("alice".into()));
+    let UserEntry::Full(carol) = &users[1] else {
+        panic!()
+    };
+    assert_eq!(carol.groups, ["adm"]);
+    assert_eq!(carol.primary_group, None);
+    assert_eq!(c.groups.len(), 1);
+    assert_eq!(c.groups[0].members, ["dave"]);
+}

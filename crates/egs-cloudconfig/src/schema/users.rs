@@ -155,19 +155,27 @@ pub fn linux_only_user_keys() -> &'static [&'static str] {
 pub fn parse_users(node: &Node, d: &mut Diagnostics) -> Vec<UserEntry> {
     let path = "users";
     match &node.value {
-        Value::Str(s) => split_commas(s).into_iter().map(name_entry).collect(),
+        Value::Str(s) => split_commas(s)
+            .into_iter()
+            .filter_map(|n| name_entry(n, path, node, d))
+            .collect(),
         Value::Seq(items) => {
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 match &item.value {
-                    Value::Str(s) => out.extend(split_commas(s).into_iter().map(name_entry)),
-                    Value::Seq(_) => out.extend(
-                        string_list(item, &p, d)
+                    Value::Str(s) => out.extend(
+                        split_commas(s)
+                            .into_iter()
+                            .filter_map(|n| name_entry(n, &p, item, d)),
+                    ),
+                    Value::Seq(_) => {
+                        let names: Vec<String> = string_list(item, &p, d)
                             .iter()
                             .flat_map(|s| split_commas(s))
-                            .map(name_entry),
-                    ),
+                            .collect();
+                        out.extend(names.into_iter().filter_map(|n| name_entry(n, &p, item, d)))
+                    }
                     Value::Map(m) => {
                         if let Some(user) = parse_user(m, &p, d) {
                             out.push(user);
@@ -206,9 +214,10 @@ pub fn parse_users(node: &Node, d: &mut Diagnostics) -> Vec<UserEntry> {
                             out.push(user);
                         }
                     }
-                    Value::Bool(true) => out.push(name_entry(name)),
+                    Value::Bool(true) | Value::Str(_) | Value::Int(_) | Value::Float(_) => {
+                        out.extend(name_entry(name, &p, key, d))
+                    }
                     Value::Bool(false) | Value::Null => {}
-                    Value::Str(_) | Value::Int(_) | Value::Float(_) => out.push(name_entry(name)),
                     _ => d.error(
                         &p,
                         Some(value),
@@ -229,11 +238,11 @@ pub fn parse_users(node: &Node, d: &mut Diagnostics) -> Vec<UserEntry> {
     }
 }
 
-fn name_entry(name: String) -> UserEntry {
+fn name_entry(name: String, path: &str, node: &Node, d: &mut Diagnostics) -> Option<UserEntry> {
     if name == "default" {
-        UserEntry::Default
+        Some(UserEntry::Default)
     } else {
-        UserEntry::Name(name)
+        valid_name(&name, path, Some(node), d).then_some(UserEntry::Name(name))
     }
 }
 
@@ -262,13 +271,17 @@ fn parse_user(map: &Mapping, path: &str, d: &mut Diagnostics) -> Option<UserEntr
         },
     };
     if let Some(n) = f.get("name") {
-        check_user_name(&name, &f.path_of("name"), n, d);
+        if name != "default" && !valid_name(&name, &f.path_of("name"), Some(n), d) {
+            return None;
+        }
     }
     let mut user = User {
         name,
         gecos: f.text("gecos", d),
         homedir: f.string("homedir", d),
-        primary_group: f.string("primary_group", d),
+        primary_group: f
+            .string("primary_group", d)
+            .filter(|g| valid_name(g, &f.path_of("primary_group"), map.get("primary_group"), d)),
         shell: f.string("shell", d),
         passwd: f.string("passwd", d),
         hashed_passwd: f.string("hashed_passwd", d),
@@ -314,7 +327,12 @@ fn parse_user(map: &Mapping, path: &str, d: &mut Diagnostics) -> Option<UserEntr
         }
     }
     if let Some(node) = f.get("groups") {
-        user.groups = group_names(node, &f.path_of("groups"), d);
+        user.groups = valid_names(
+            group_names(node, &f.path_of("groups"), d),
+            &f.path_of("groups"),
+            node,
+            d,
+        );
     }
     user.sudo = match map.get("sudo") {
         None => Sudo::Unset,
@@ -353,26 +371,49 @@ fn group_names(node: &Node, path: &str, d: &mut Diagnostics) -> Vec<String> {
     }
 }
 
-/// Linux user names as shadow-utils accept them (and cloud-init passes them on).
-fn check_user_name(name: &str, path: &str, node: &Node, d: &mut Diagnostics) {
-    let valid = !name.is_empty()
+/// The one rule for user and group names, wherever a name reaches a tool (`useradd`,
+/// `groupadd`, `usermod`, `chpasswd`'s `name:hash` lines): what shadow-utils accept by
+/// default — ASCII letters, digits, `_`, `-`, `.`, an optional final `$`, not starting with
+/// `-`, not all digits, not `.` or `..`, at most 32 bytes. So a name can never be an option,
+/// a second `chpasswd` line or a field separator.
+pub fn check_account_name(name: &str) -> Result<(), String> {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let valid = !body.is_empty()
         && name.len() <= 32
         && !name.starts_with('-')
-        && name
+        && body
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| !c.is_ascii_digit() || name.chars().any(|c| !c.is_ascii_digit()))
-        && (!name.contains('$') || name.ends_with('$') && name.matches('$').count() == 1);
-    if !valid {
-        d.error(
-            path,
-            Some(node),
-            format!("'{name}' is not a valid user name (letters, digits, '_', '-', '.', at most 32 characters, not all digits)"),
-        );
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !body.chars().all(|c| c.is_ascii_digit())
+        && body != "."
+        && body != "..";
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' is not a valid user or group name (letters, digits, '_', '-', '.', not starting with '-', at most 32 characters, not all digits)",
+            name.escape_default()
+        ))
     }
+}
+
+/// Reports `name` when it breaks [`check_account_name`]; returns whether it is valid.
+fn valid_name(name: &str, path: &str, node: Option<&Node>, d: &mut Diagnostics) -> bool {
+    match check_account_name(name) {
+        Ok(()) => true,
+        Err(message) => {
+            d.error(path, node, format!("{message}; ignored"));
+            false
+        }
+    }
+}
+
+/// Keeps the valid names of a list, reporting the others.
+fn valid_names(names: Vec<String>, path: &str, node: &Node, d: &mut Diagnostics) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| valid_name(n, path, Some(node), d))
+        .collect()
 }
 
 /// Parses `groups` in any of cloud-init's forms: `"a, b"`, `[a, {b: [u1, u2]}]`, or
@@ -410,10 +451,16 @@ pub fn parse_groups(node: &Node, d: &mut Diagnostics) -> Vec<Group> {
                 continue;
             };
             let p = child(path, &name);
+            if !valid_name(&name, &p, Some(key), d) {
+                continue;
+            }
             let members = match &value.value {
                 Value::Null => Vec::new(),
-                Value::Str(s) => vec![s.clone()],
-                Value::Seq(_) => string_list(value, &p, d),
+                Value::Str(s) => valid_names(vec![s.clone()], &p, value, d),
+                Value::Seq(_) => {
+                    let members = string_list(value, &p, d);
+                    valid_names(members, &p, value, d)
+                }
                 _ => {
                     d.error(
                         &p,
@@ -430,12 +477,18 @@ pub fn parse_groups(node: &Node, d: &mut Diagnostics) -> Vec<Group> {
         }
     };
     match &node.value {
-        Value::Str(s) => split_commas(s).into_iter().for_each(|n| add(n, Vec::new())),
+        Value::Str(s) => valid_names(split_commas(s), "groups", node, d)
+            .into_iter()
+            .for_each(|n| add(n, Vec::new())),
         Value::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("groups[{i}]");
                 match &item.value {
-                    Value::Str(s) => add(s.clone(), Vec::new()),
+                    Value::Str(s) => {
+                        if valid_name(s, &p, Some(item), d) {
+                            add(s.clone(), Vec::new())
+                        }
+                    }
                     Value::Map(m) => from_map(m, &p, d, &mut add),
                     _ => d.error(
                         &p,
@@ -523,6 +576,7 @@ pub fn parse_chpasswd(node: &Node, d: &mut Diagnostics) -> Chpasswd {
                     }
                     uf.finish(d, "a chpasswd user");
                     match name {
+                        Some(name) if !valid_name(&name, &child(&p, "name"), m.get("name"), d) => {}
                         Some(name) => out.changes.push(PasswordChange {
                             name,
                             password: password.unwrap_or_default(),
@@ -563,7 +617,9 @@ pub fn parse_chpasswd(node: &Node, d: &mut Diagnostics) -> Chpasswd {
             .enumerate()
         {
             match line.split_once(':') {
-                Some((name, password)) if !name.is_empty() => {
+                Some((name, _))
+                    if !valid_name(name, &format!("chpasswd.list[{i}]"), Some(list), d) => {}
+                Some((name, password)) => {
                     let kind = if matches!(password, "R" | "RANDOM") {
                         PasswordKind::Random
                     } else if looks_hashed(password) {

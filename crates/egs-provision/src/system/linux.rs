@@ -89,6 +89,15 @@ pub(crate) fn shadow(root: Option<&Path>, program: &str, args: &[&str]) -> Comma
     Command::new(argv)
 }
 
+/// A user or group name that is safe to hand to shadow-utils (the same rule the
+/// cloud-config reader applies; checked again here because names also come from settings,
+/// datasources and callers).
+fn account_name(name: &str) -> Result<&str, SystemError> {
+    egs_cloudconfig::schema::check_account_name(name)
+        .map(|()| name)
+        .map_err(SystemError::Input)
+}
+
 /// `useradd`'s arguments for `user`, as cloud-init's `add_user` builds them.
 fn useradd_args(user: &User) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
@@ -168,15 +177,21 @@ impl System for Linux {
     }
 
     fn create_group(&self, name: &str) -> Result<(), SystemError> {
+        let name = account_name(name)?;
         self.run(&self.shadow("groupadd", &[name])).map(drop)
     }
 
     fn add_to_group(&self, user: &str, group: &str) -> Result<(), SystemError> {
+        let (user, group) = (account_name(user)?, account_name(group)?);
         self.run(&self.shadow("usermod", &["-a", "-G", group, user]))
             .map(drop)
     }
 
     fn create_user(&self, user: &User) -> Result<(), SystemError> {
+        account_name(&user.name)?;
+        for group in user.groups.iter().chain(&user.primary_group) {
+            account_name(group)?;
+        }
         let args = useradd_args(user);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(&self.shadow("useradd", &refs)).map(drop)
@@ -184,6 +199,13 @@ impl System for Linux {
 
     /// Through `chpasswd --encrypted` on standard input.
     fn set_password_hash(&self, user: &str, hash: &str) -> Result<(), SystemError> {
+        let user = account_name(user)?;
+        if hash.chars().any(|c| c == ':' || c.is_control()) {
+            // The message never shows the hash.
+            return Err(SystemError::Input(format!(
+                "the password hash for '{user}' contains ':' or a control character"
+            )));
+        }
         let command = self
             .shadow("chpasswd", &["--encrypted"])
             .stdin(format!("{user}:{hash}\n"));
@@ -191,11 +213,13 @@ impl System for Linux {
     }
 
     fn lock_password(&self, user: &str) -> Result<(), SystemError> {
+        let user = account_name(user)?;
         self.run(&self.shadow("usermod", &["--lock", user]))
             .map(drop)
     }
 
     fn expire_password(&self, user: &str) -> Result<(), SystemError> {
+        let user = account_name(user)?;
         self.run(&self.shadow("chage", &["--lastday", "0", user]))
             .map(drop)
     }
@@ -410,6 +434,49 @@ mod tests {
             ["useradd", "--prefix", "/sandbox", "x"]
         );
         assert_eq!(shadow(None, "useradd", &["x"]).argv, ["useradd", "x"]);
+    }
+
+    /// Names and hashes that would be options, a second `chpasswd` line or a field separator
+    /// never reach a tool (no tool runs: the errors come first).
+    #[test]
+    fn names_and_hashes_are_checked_before_any_tool_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = Sandbox::new(Layout::new(dir.path(), None));
+        for bad in ["nobody:*\nroot", "-rf", "a b", "", "root\n", "12345"] {
+            assert!(
+                matches!(system.create_group(bad), Err(SystemError::Input(_))),
+                "{bad:?}"
+            );
+            assert!(matches!(
+                system.set_password_hash(bad, "$6$x$y"),
+                Err(SystemError::Input(_))
+            ));
+            let user = User {
+                name: bad.into(),
+                ..User::default()
+            };
+            assert!(matches!(
+                system.create_user(&user),
+                Err(SystemError::Input(_))
+            ));
+        }
+        let e = system
+            .set_password_hash("bob", "$6$x$y\nroot:$6$evil")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("control character") && !e.contains("evil"),
+            "{e}"
+        );
+        let with_bad_group = User {
+            name: "bob".into(),
+            groups: vec!["adm,-x".into()],
+            ..User::default()
+        };
+        assert!(matches!(
+            system.create_user(&with_bad_group),
+            Err(SystemError::Input(_))
+        ));
     }
 
     #[test]
