@@ -504,3 +504,48 @@ fn firecracker_hybrid_vsock() {
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("CONNECT 6000"), "{out}");
 }
+
+/// Issue 16: a target with a newline would have written `Match exec …` into the ssh config
+/// (run by every later `ssh`); it is refused and nothing is written. A `%` in a target is
+/// escaped so the real `ssh` reads it back as written.
+#[test]
+fn ssh_config_refuses_injection_and_escapes_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let tool = |args: &[&str]| {
+        common::code_and_output(
+            Command::new(common::binary("egs-tool"))
+                .env("HOME", &home)
+                .env_remove("EGS_TOOL_HOME")
+                .env_remove("XDG_DATA_HOME")
+                .args(args),
+        )
+    };
+    assert_eq!(tool(&["initialize"]).0, 0);
+    let (code, out) = tool(&[
+        "add-ssh-config",
+        "unix:/tmp/y\nMatch exec \"touch /tmp/egs-injected\"\n#",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the target contains a control character"),
+        "{out}"
+    );
+    assert!(!home.join(".ssh/config").exists(), "nothing written");
+
+    let (code, out) = tool(&["add-ssh-config", "unix:/tmp/egs%h/s.sock", "pct"]);
+    assert_eq!(code, 0, "{out}");
+    // The real ssh runs the ProxyCommand: egs-tool names the socket path it was given.
+    let (code, tried) = common::code_and_output(
+        Command::new("timeout")
+            .args(["30", "ssh", "-F"])
+            .arg(home.join(".ssh/config"))
+            .args(["-o", "BatchMode=yes", "pct", "true"]),
+    );
+    assert_ne!(code, 0);
+    assert!(
+        tried.contains("/tmp/egs%h/s.sock") && !tried.contains("%%"),
+        "ssh passes the target on as written: {tried}"
+    );
+}

@@ -140,7 +140,11 @@ pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure
         tool: &tool,
         target: spec,
     }
-    .render();
+    .render()
+    .map_err(|e| Failure {
+        code: 2,
+        message: e.to_string(),
+    })?;
     let file = vm_dir.join(format!("{canonical}.config"));
     write(&file, &text, 0o644)?;
     // The alias now belongs to this guest alone.
@@ -170,7 +174,7 @@ pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure
     };
     let updated = ssh_config::with_include_block(
         &existing,
-        &ssh_config::include_block(&vm_dir),
+        &ssh_config::include_block(&vm_dir)?,
         &config.display().to_string(),
     )?;
     if updated != existing {
