@@ -87,6 +87,21 @@ enum Command {
     Version,
 }
 
+impl Command {
+    /// Commands that only read and print (no children, no sockets), which a closed pipe
+    /// (`| head`) may end quietly.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Validate { .. }
+                | Command::Status(_)
+                | Command::NetConvert(_)
+                | Command::Kvp(_)
+                | Command::Version
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TargetArg {
     Linux,
@@ -101,6 +116,9 @@ fn main() -> ExitCode {
     let Some(command) = cli.command else {
         return daemon::run(cli.daemon, &place, kvp);
     };
+    if command.only_prints() {
+        egs_sys::process::end_quietly_on_closed_pipe();
+    }
     match command {
         Command::Validate {
             user_data,

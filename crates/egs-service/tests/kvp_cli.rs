@@ -124,3 +124,36 @@ fn events_from_cloud_init_22_pool() {
         .unwrap()
         .contains("finish SUCCESS init-local"));
 }
+
+/// Issue 16: `egs-service kvp list | head -1` used to abort with a "Broken pipe" panic and
+/// a backtrace; a reader that goes away now ends the command quietly, as it ends C tools.
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = egs_kvp::files::PoolFiles::creating(dir.path());
+    let guest = egs_kvp::store::PoolId::Guest;
+    egs_kvp::store::KvpStore::edit(&pool, guest, &mut |_| {
+        Ok((0..2000)
+            .map(|i| egs_kvp::store::Change::set(format!("key-{i}"), "v".repeat(200)))
+            .collect())
+    })
+    .unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("egs-service");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" --kvp-dir "$1" kvp list | head -1; echo "status ${PIPESTATUS[0]}" >&2"#)
+        .arg(&binary)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("key-0={}\n", "v".repeat(200))
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("status 141") || stderr.contains("status 0"),
+        "ended by SIGPIPE (141) or cleanly: {stderr}"
+    );
+}

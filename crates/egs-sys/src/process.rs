@@ -2,7 +2,7 @@
 //! ending a whole process tree. Unix: signals and process groups. Windows has no signals:
 //! only `KILL` is delivered (as termination), and a tree is ended with `taskkill /T`.
 
-pub use imp::{kill_group, outcome, own_process_group, signal};
+pub use imp::{end_quietly_on_closed_pipe, kill_group, outcome, own_process_group, signal};
 
 #[cfg(unix)]
 mod imp {
@@ -64,6 +64,17 @@ mod imp {
     pub fn own_process_group(command: &mut tokio::process::Command) {
         command.process_group(0);
     }
+
+    /// Lets a write to a closed pipe end this process quietly, as it ends C tools
+    /// (`egs-service kvp events | head -1`), instead of a "Broken pipe" panic. Only for
+    /// commands that print and neither feed children nor write to Unix sockets, which
+    /// would then be ended the same way.
+    pub fn end_quietly_on_closed_pipe() {
+        // SAFETY: restoring the default disposition of SIGPIPE has no memory effects.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
 }
 
 #[cfg(windows)]
@@ -98,6 +109,9 @@ mod imp {
     pub fn own_process_group(command: &mut tokio::process::Command) {
         command.creation_flags(CREATE_NEW_PROCESS_GROUP);
     }
+
+    /// Windows has no SIGPIPE: a write to a closed pipe fails and the caller handles it.
+    pub fn end_quietly_on_closed_pipe() {}
 }
 
 #[cfg(all(test, unix))]

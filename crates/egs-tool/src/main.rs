@@ -6,6 +6,7 @@ mod documents;
 mod kvp;
 mod remote;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -153,7 +154,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
         Command::Initialize => remote::initialize(),
         Command::GetSshKey => remote::get_ssh_key().map(|key| {
-            print!("{key}");
+            let _ = write!(std::io::stdout(), "{key}");
             String::new()
         }),
         Command::AddSshConfig { target, alias } => {
@@ -239,8 +240,9 @@ fn run(cli: Cli) -> Result<String, Failure> {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(message) => {
+            // A reader that went away (`| head`) is not an error worth a panic.
             if !message.is_empty() {
-                println!("{message}");
+                let _ = writeln!(std::io::stdout(), "{message}");
             }
             ExitCode::SUCCESS
         }
