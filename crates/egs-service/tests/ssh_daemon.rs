@@ -944,3 +944,26 @@ fn hostile_clients() {
     let peak = memory_kib(pid, "VmHWM:");
     eprintln!("daemon memory: {rss_before} KiB idle, {rss_flood} KiB under 200 connections, peak {peak} KiB");
 }
+
+/// RSA client keys work with the real OpenSSH client, which signs with SHA-2 because our
+/// `server-sig-algs` leaves out `ssh-rsa` (it will not even offer SHA-1 to us, so the
+/// refusal of `ssh-rsa` signatures is tested in-process in `egs_ssh::server`).
+#[test]
+fn rsa_client_keys_work_with_openssh() {
+    let server = start("tcp:127.0.0.1:0", "");
+    let rsa = server.dir.path().join("rsa");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", ""])
+        .arg("-f")
+        .arg(&rsa)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    std::fs::write(
+        server.dir.path().join("conf/id_egs.pub"),
+        std::fs::read_to_string(rsa.with_extension("pub")).unwrap(),
+    )
+    .unwrap();
+    let (code, out, err) = server.ssh("rsa", &["vm", "echo in"], b"");
+    assert_eq!((code, out.as_slice()), (0, &b"in\n"[..]), "rsa-sha2: {err}");
+}

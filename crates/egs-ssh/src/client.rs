@@ -66,7 +66,7 @@ fn other(e: impl std::fmt::Display) -> ClientError {
 
 /// Accepts any host key: the trust anchor is the VM socket plus the client key, as in the
 /// original EGS.
-struct AcceptAny;
+pub(crate) struct AcceptAny;
 
 impl russh::client::Handler for AcceptAny {
     type Error = russh::Error;

@@ -116,6 +116,12 @@ pub fn config(settings: &Settings) -> russh::server::Config {
     }
 }
 
+/// Whether a client signature algorithm is one we accept: not `ssh-rsa` (RSA with SHA-1)
+/// and not DSA, as OpenSSH since 8.8; RSA keys sign with `rsa-sha2-256`/`-512`.
+fn strong_signature(algorithm: &Algorithm) -> bool {
+    !matches!(algorithm, Algorithm::Rsa { hash: None } | Algorithm::Dsa)
+}
+
 /// The authorized_keys text of the KVP key slots (External pool): the legacy
 /// `eryph:guest-services:client-public-key` and every `…:client-public-key:<id>`.
 pub fn kvp_keys(kvp: &dyn KvpStore) -> String {
@@ -232,7 +238,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let allowed = self.authorized(user, offer.public_key);
+        let allowed = strong_signature(offer.algorithm) && self.authorized(user, offer.public_key);
         Ok(self.answer(allowed))
     }
 
@@ -241,7 +247,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let allowed = self.authorized(user, key.public_key);
+        let allowed = strong_signature(key.algorithm) && self.authorized(user, key.public_key);
         Ok(self.answer(allowed))
     }
 
@@ -602,5 +608,62 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     let handler = Connection::new(settings, preauth, authenticated);
     if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
         let _ = running.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::PrivateKeyWithHashAlg;
+
+    /// Whether the server lets `key` in when it signs with `hash` (`None`: `ssh-rsa`, SHA-1).
+    async fn login(key: &Arc<PrivateKey>, hash: Option<HashAlg>) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let authorized = dir.path().join("id_egs.pub");
+        std::fs::write(&authorized, key.public_key().to_openssh().unwrap()).unwrap();
+        let settings = Arc::new(Settings {
+            authorized_keys: authorized,
+            kvp: None,
+            kvp_auth: false,
+            port_forwarding: false,
+            host_keys: vec![PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap()],
+            limits: Limits::default(),
+        });
+        let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(serve_connection(
+            settings.clone(),
+            Arc::new(config(&settings)),
+            server_end,
+            None,
+        ));
+        let config = Arc::new(russh::client::Config::default());
+        let mut handle =
+            russh::client::connect_stream(config, client_end, crate::client::AcceptAny)
+                .await
+                .unwrap();
+        let result = handle
+            .authenticate_publickey(USER, PrivateKeyWithHashAlg::new(key.clone(), hash))
+            .await
+            .unwrap();
+        drop(handle);
+        server.abort();
+        result.success()
+    }
+
+    /// Issue 16: a client that signs with `ssh-rsa` (SHA-1) is refused even when it ignores
+    /// the server's `server-sig-algs`; the same key signing with SHA-2 gets in.
+    #[tokio::test]
+    async fn rsa_signatures_must_use_sha2() {
+        let rsa =
+            Arc::new(PrivateKey::random(&mut rand::rng(), Algorithm::Rsa { hash: None }).unwrap());
+        assert!(!login(&rsa, None).await, "ssh-rsa (SHA-1) was accepted");
+        assert!(
+            login(&rsa, Some(HashAlg::Sha256)).await,
+            "rsa-sha2-256 was refused"
+        );
+        assert!(
+            login(&rsa, Some(HashAlg::Sha512)).await,
+            "rsa-sha2-512 was refused"
+        );
     }
 }
