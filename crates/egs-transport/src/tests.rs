@@ -199,6 +199,30 @@ async fn unix_bind_refuses_to_replace_a_regular_file() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep");
 }
 
+/// Issue 16: a second daemon on a socket path another process still serves gets a clear
+/// error instead of silently taking the path (and the clients) over; a stale socket file
+/// is still replaced.
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_bind_refuses_a_socket_in_use_and_replaces_a_stale_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let endpoint = Endpoint::Unix(path.clone());
+    let first = Listener::bind(&endpoint).await.unwrap();
+    let Err(err) = Listener::bind(&endpoint).await else {
+        panic!("a live socket was taken over")
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(err.to_string().contains("is in use"), "{err}");
+    assert!(path.exists(), "the first listener keeps its socket");
+    drop(first);
+    // A socket file nobody listens on (a daemon that was killed) is stale.
+    let stale = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    drop(stale);
+    assert!(path.exists());
+    Listener::bind(&endpoint).await.unwrap();
+}
+
 #[cfg(unix)]
 /// A stand-in for Firecracker's vsock Unix socket: reads `CONNECT <port>\n`, answers with
 /// `reply`, then (if accepted) echoes, with the first echoed bytes sent in the same write

@@ -15,7 +15,9 @@ mod imp {
     pub struct LocalListener(tokio::net::UnixListener);
 
     impl LocalListener {
-        /// Binds `path`; a stale socket file is replaced, anything else there is an error.
+        /// Binds `path`. A stale socket file (nothing accepts on it) is replaced; a socket
+        /// another process still serves, or anything that is not a socket, is an error —
+        /// a second daemon must not silently take over the first one's clients.
         pub fn bind(path: &Path) -> std::io::Result<LocalListener> {
             use std::os::unix::fs::FileTypeExt;
             if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -23,6 +25,15 @@ mod imp {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
                         format!("{} exists and is not a socket", path.display()),
+                    ));
+                }
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        format!(
+                            "{} is in use: another process is listening on it (stop it first)",
+                            path.display()
+                        ),
                     ));
                 }
                 std::fs::remove_file(path)?;
