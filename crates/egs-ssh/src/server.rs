@@ -169,6 +169,12 @@ impl Connection {
     }
 
     fn authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        // Test-only hook: a connection whose handler panics.
+        #[cfg(test)]
+        if user == tests::PANIC_USER {
+            tests::PANICKED.store(true, Ordering::SeqCst);
+            panic!("injected for the test");
+        }
         if user != USER {
             return false;
         }
@@ -648,6 +654,60 @@ mod tests {
         drop(handle);
         server.abort();
         result.success()
+    }
+
+    /// The user name that makes a connection's handler panic (see `authorized`).
+    pub(super) const PANIC_USER: &str = "panic-for-test";
+    /// Set by the hook just before it panics.
+    pub(super) static PANICKED: AtomicBool = AtomicBool::new(false);
+
+    /// Issue 16: with the release profile unwinding, a connection whose handler panics
+    /// ends alone: an open session goes on and new clients still get in.
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_connection_ends_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
+        let authorized = dir.path().join("id_egs.pub");
+        std::fs::write(&authorized, key.public_key().to_openssh().unwrap()).unwrap();
+        let settings = Arc::new(Settings {
+            authorized_keys: authorized,
+            kvp: None,
+            kvp_auth: false,
+            port_forwarding: false,
+            host_keys: vec![PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap()],
+            limits: Limits::default(),
+        });
+        let listener = egs_transport::Listener::bind(&egs_transport::Endpoint::Unix(
+            dir.path().join("s.sock"),
+        ))
+        .await
+        .unwrap();
+        let endpoint = egs_transport::Endpoint::Unix(dir.path().join("s.sock"));
+        tokio::spawn(serve(listener, settings, std::future::pending()));
+        let first = crate::client::connect(&endpoint, &key).await.unwrap();
+
+        let stream = egs_transport::connect(&endpoint).await.unwrap();
+        let config = Arc::new(russh::client::Config::default());
+        let mut doomed = russh::client::connect_stream(config, stream, crate::client::AcceptAny)
+            .await
+            .unwrap();
+        let answer = doomed
+            .authenticate_publickey(
+                PANIC_USER,
+                PrivateKeyWithHashAlg::new(Arc::new(key.clone()), None),
+            )
+            .await;
+        assert!(PANICKED.load(Ordering::SeqCst), "the hook panicked");
+        assert!(
+            !answer.is_ok_and(|a| a.success()),
+            "the panicking connection did not log in"
+        );
+
+        let out = first.exec("echo still here").await.unwrap();
+        assert_eq!(out.stdout, b"still here\n");
+        let second = crate::client::connect(&endpoint, &key).await.unwrap();
+        assert_eq!(second.exec("echo new").await.unwrap().stdout, b"new\n");
     }
 
     /// Issue 16: a client that signs with `ssh-rsa` (SHA-1) is refused even when it ignores

@@ -208,6 +208,15 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     run.finish()
 }
 
+/// What a panic said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// The KVP key style: the command line's, else the settings', and the VM id for six-field
 /// keys from SMBIOS, as cloud-init takes it (all zeros without one).
 fn key_style(opts: &RunOptions, settings: &Settings, system: &dyn System) -> KeyStyle {
@@ -503,7 +512,10 @@ impl Run<'_> {
             boot_id: &self.boot_id,
             log: Vec::new(),
         };
-        let outcome = (module.run)(&mut ctx);
+        // A panicking module (a bug) fails alone; the run and the other modules go on.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (module.run)(&mut ctx)))
+                .unwrap_or_else(|panic| Err(SystemError::Panicked(panic_text(panic.as_ref()))));
         let duration = seconds_since(started);
         let module_log = std::mem::take(&mut ctx.log);
         self.log.extend(
@@ -653,5 +665,78 @@ impl Run<'_> {
         } else {
             RunResult::Errors(self.failed)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Frequency;
+
+    fn panics(_: &mut Context) -> crate::modules::ModuleResult {
+        panic!("injected for the test");
+    }
+
+    fn works(ctx: &mut Context) -> crate::modules::ModuleResult {
+        ctx.log.push("ran".into());
+        Ok(Outcome::Done)
+    }
+
+    /// Issue 16: a module that panics is recorded failed with the panic's message, and the
+    /// run goes on to the next module.
+    #[test]
+    fn a_panicking_module_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            root: dir.path().to_path_buf(),
+            ..RunOptions::default()
+        };
+        let layout = Layout::new(dir.path(), None);
+        let ds = DataSourceResult {
+            instance_id: "iid-panic".into(),
+            ..DataSourceResult::default()
+        };
+        let user_data = process(b"", None, &UrlFetcher::default(), &Limits::default()).unwrap();
+        let inputs = Inputs {
+            config: &CloudConfig::default(),
+            user_data: &user_data,
+            datasource: &ds,
+            default_user: &User::default(),
+        };
+        let mut run = Run {
+            opts: &opts,
+            system: crate::system::for_layout(layout.clone()),
+            layout,
+            boot_id: "boot".into(),
+            kvp: Kvp { reporter: None },
+            state: RunState::default(),
+            earlier_failures: Vec::new(),
+            failed: Vec::new(),
+            log: Vec::new(),
+        };
+        let module = |name, run| Module {
+            name,
+            stage: Stage::Config,
+            frequency: Frequency::Always,
+            run,
+        };
+        assert!(!run.run_module(&module("bad", panics), &inputs).unwrap());
+        assert!(!run.run_module(&module("good", works), &inputs).unwrap());
+        let results: Vec<_> = run
+            .state
+            .modules
+            .iter()
+            .map(|m| (m.name.as_str(), m.result))
+            .collect();
+        assert_eq!(
+            results,
+            [("bad", ModuleResult::Failed), ("good", ModuleResult::Done)]
+        );
+        let message = run.state.modules[0].message.as_deref().unwrap();
+        assert!(
+            message.contains("panicked (injected for the test)"),
+            "{message}"
+        );
+        assert!(run.log.contains(&"good: ran".to_string()));
     }
 }

@@ -56,6 +56,9 @@ pub enum SystemError {
     /// Input that cannot be applied (a network-config with an error, naming the key).
     #[error("{0}")]
     Input(String),
+    /// A module panicked (a bug): it is recorded failed and the other modules still run.
+    #[error("internal error: the module panicked ({0}); the other modules still ran")]
+    Panicked(String),
     /// An effect this system does not have yet (a later release builds it).
     #[error("{0} is not built yet on {1}")]
     NotBuilt(&'static str, &'static str),
