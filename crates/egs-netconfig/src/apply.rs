@@ -87,7 +87,7 @@ pub fn apply(
     let files = render(&state, renderer, Fidelity::Complete);
     let mut written = Vec::new();
     for file in &files {
-        let path = root.join(&file.path);
+        let path = below(root, &file.path)?;
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| ApplyError::Io(parent.to_path_buf(), e))?;
         }
@@ -109,11 +109,22 @@ pub fn apply(
     })
 }
 
+/// Where a rendered file's root-relative path lands: below a sandbox root, symbolic links
+/// are followed inside it (a link in the image cannot send a file outside); the running
+/// system's links are its own.
+fn below(root: &Path, relative: &str) -> Result<PathBuf, ApplyError> {
+    if root == Path::new("/") {
+        return Ok(root.join(relative));
+    }
+    egs_sys::fs::resolve_in_root(root, Path::new(relative))
+        .map_err(|e| ApplyError::Io(root.join(relative), e))
+}
+
 /// Files of an earlier instance's render that this render did not write (an interface
 /// the new configuration no longer has would otherwise stay configured): `10-cloud-init-*`
 /// `.network`, `.netdev` and `.link` files and our membership drop-ins.
 fn remove_stale_networkd(root: &Path, written: &[String]) -> Result<Vec<String>, ApplyError> {
-    let dir = root.join(NETWORKD_DIR);
+    let dir = below(root, NETWORKD_DIR)?;
     let Ok(entries) = fs::read_dir(&dir) else {
         return Ok(Vec::new());
     };

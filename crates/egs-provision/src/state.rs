@@ -102,40 +102,72 @@ pub struct Layout {
     pub logs: PathBuf,
 }
 
-/// A path that would leave the root.
+/// A path that would leave the root, or cannot be resolved inside it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not an absolute path inside the system root (no '..' allowed)")]
-pub struct OutsideRoot(pub String);
+#[error("'{path}' {reason}")]
+pub struct OutsideRoot {
+    /// The path as given.
+    pub path: String,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
+impl OutsideRoot {
+    fn not_absolute(path: &str) -> OutsideRoot {
+        OutsideRoot {
+            path: path.to_string(),
+            reason: "is not an absolute path inside the system root (no '..' allowed)".into(),
+        }
+    }
+}
 
 impl Layout {
     /// The layout for `root`; `state` overrides the state directory (all state moves).
     pub fn new(root: &Path, state: Option<&Path>) -> Layout {
-        Layout {
+        let layout = Layout {
             root: root.to_path_buf(),
+            state: PathBuf::new(),
+            logs: PathBuf::new(),
+        };
+        let below = |path: &str| {
+            layout
+                .host(path)
+                .unwrap_or_else(|_| root.join(path.trim_start_matches('/')))
+        };
+        Layout {
             state: state
                 .map(Path::to_path_buf)
-                .unwrap_or_else(|| root.join("var/lib/eryph/provisioning")),
-            logs: root.join("var/log/eryph/guest-services"),
+                .unwrap_or_else(|| below("/var/lib/eryph/provisioning")),
+            logs: below("/var/log/eryph/guest-services"),
+            ..layout
         }
     }
 
     /// The place of an absolute system path below the root. The one path-joining rule:
     /// only paths from the root (`/etc/x`; on Windows also `C:\x`, whose drive is the
-    /// root's), no `..` components; the result is always below the root.
+    /// root's), no `..` components; below a sandbox root, symbolic links on the way are
+    /// followed inside the root (`egs_sys::fs::resolve_in_root`), so the result is always
+    /// below it, whatever links the root's image holds.
     pub fn host(&self, absolute: &str) -> Result<PathBuf, OutsideRoot> {
         let path = Path::new(absolute);
-        if !path.has_root() {
-            return Err(OutsideRoot(absolute.to_string()));
+        if !path.has_root() || path.components().any(|c| c == Component::ParentDir) {
+            return Err(OutsideRoot::not_absolute(absolute));
         }
-        let mut host = self.root.clone();
-        for component in path.components() {
-            match component {
-                Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
-                Component::ParentDir => return Err(OutsideRoot(absolute.to_string())),
-                Component::Normal(name) => host.push(name),
-            }
+        if self.root == Path::new("/") {
+            // The running system: its links are the system's own.
+            return Ok(self.root.join(
+                path.components()
+                    .filter_map(|c| match c {
+                        Component::Normal(name) => Some(name),
+                        _ => None,
+                    })
+                    .collect::<PathBuf>(),
+            ));
         }
-        Ok(host)
+        egs_sys::fs::resolve_in_root(&self.root, path).map_err(|e| OutsideRoot {
+            path: absolute.to_string(),
+            reason: format!("cannot be resolved inside the system root: {e}"),
+        })
     }
 
     /// The directory of one instance.

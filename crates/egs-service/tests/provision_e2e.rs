@@ -635,7 +635,15 @@ fn dry_run_changes_nothing_then_reset_and_collect_logs() {
 fn bridge_mode_defers_to_an_enabled_cloud_init() {
     let s = sandbox();
     std::fs::create_dir_all(s.root.join("usr/bin")).unwrap();
-    std::os::unix::fs::symlink("/usr/bin/cloud-init", s.root.join("usr/bin/cloud-init")).unwrap();
+    // The machine's cloud-init, "installed" in the sandbox (a link to /usr/bin/cloud-init
+    // would resolve inside the sandbox root, to itself).
+    let wrapper = s.root.join("usr/bin/cloud-init");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec /usr/bin/cloud-init \"$@\"\n").unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let iso = s.seed_iso(
         "seed",
         "cidata",
@@ -826,7 +834,12 @@ fn growpart_and_resizefs_resolve_the_root_device() {
     std::fs::create_dir_all(&part).unwrap();
     std::fs::write(part.join("partition"), "1\n").unwrap();
     std::fs::create_dir_all(s.root.join("sys/dev/block")).unwrap();
-    std::os::unix::fs::symlink(&part, s.root.join("sys/dev/block/253:1")).unwrap();
+    // Relative, as sysfs's own links are (a sandbox resolves links inside its root).
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/virtio2/block/vda/vda1",
+        s.root.join("sys/dev/block/253:1"),
+    )
+    .unwrap();
     let ud = write(
         &s,
         "ud",
@@ -1426,4 +1439,35 @@ fn if_enabled_honours_provisioning_enabled() {
     let (code, output) = s.run(&["--user-data", &ud]);
     assert_eq!(code, 0, "{output}");
     assert_eq!(s.read("etc/hostname"), "gated\n");
+}
+
+/// Issue 16: symbolic links in a sandbox image are followed inside the root. With
+/// `etc/link -> <outside dir>` (absolute, as images hold `/var/run -> /run`), write_files,
+/// the authorized_keys of a user whose home is a link, and the network files all land below
+/// the root; the directory outside stays empty.
+#[test]
+fn links_in_the_root_never_lead_writes_outside_it() {
+    let s = sandbox();
+    let outside = s.work.join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, s.root.join("etc/link")).unwrap();
+    std::fs::create_dir_all(s.root.join("home")).unwrap();
+    std::os::unix::fs::symlink(&outside, s.root.join("home/linky")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../..", s.root.join("etc/up")).unwrap();
+    let ud = write(
+        &s,
+        "links.yaml",
+        "#cloud-config\nwrite_files:\n  - path: /etc/link/f\n    content: inside\n  - path: /etc/up/etc/g\n    content: also inside\nusers:\n  - name: linky\n    homedir: /home/linky\n    no_create_home: true\n    ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKlinky linky@x]\n",
+    );
+    let (code, out) = s.run(&["--user-data", &ud]);
+    assert_eq!(code, 0, "{out}");
+    let mut leaked = Vec::new();
+    walk(&outside, &mut leaked);
+    assert!(leaked.is_empty(), "written outside the root: {leaked:?}");
+    let inside = s.root.join(outside.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read_to_string(inside.join("f")).unwrap(), "inside");
+    assert_eq!(s.read("etc/g"), "also inside");
+    assert!(std::fs::read_to_string(inside.join(".ssh/authorized_keys"))
+        .unwrap()
+        .contains("linky@x"));
 }

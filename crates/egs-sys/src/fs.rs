@@ -1,12 +1,68 @@
 //! Files: the one way EGS writes state — atomically, so a crash leaves either the old
 //! content or the new, never a torn file.
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Symbolic links followed while resolving one path before giving up (Linux's limit).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Where `path` lands when `root` is treated as `/`, as `openat2(RESOLVE_IN_ROOT)` resolves
+/// it: every symbolic link on the way (the last component included) is followed *inside*
+/// `root` — an absolute target starts again at `root`, `..` stops at `root` — so the result
+/// is always below `root`, whatever links a sandbox image holds (`/var/run -> /run`, or a
+/// hostile `etc/link -> /elsewhere`). Components that do not exist yet are taken as they
+/// are. Too many links is an error (`ELOOP`'s meaning).
+pub fn resolve_in_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
+    let mut pending: VecDeque<OsString> = names(path).collect();
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut hops = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = root.join(resolved.iter().collect::<PathBuf>()).join(&name);
+        let is_link = fs::symlink_metadata(&candidate).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            resolved.push(name);
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_SYMLINK_HOPS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: more than {MAX_SYMLINK_HOPS} symbolic links",
+                    path.display()
+                ),
+            ));
+        }
+        let target = fs::read_link(&candidate)?;
+        if target.has_root() {
+            resolved.clear();
+        }
+        for (i, part) in names(&target).enumerate() {
+            pending.insert(i, part);
+        }
+    }
+    Ok(root.join(resolved.iter().collect::<PathBuf>()))
+}
+
+/// The names of a path's components (`.`, roots and prefixes dropped; `..` kept).
+fn names(path: &Path) -> impl Iterator<Item = OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(name) => Some(name.to_os_string()),
+        Component::ParentDir => Some(OsString::from("..")),
+        Component::Prefix(_) | Component::RootDir | Component::CurDir => None,
+    })
+}
 
 /// Writes `data` to `path` atomically with permission bits `mode` (Unix; ignored on other
 /// systems): a temporary file in the same directory is written, flushed to disk and
@@ -266,6 +322,40 @@ pub fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Links inside a root are followed inside it: absolute targets restart at the root,
+    /// `..` stops there, loops end in an error; nothing resolves outside.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("elsewhere");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("run")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        symlink(&outside, root.join("etc/link")).unwrap();
+        symlink("/run", root.join("var-run")).unwrap();
+        symlink("../../../../..", root.join("etc/up")).unwrap();
+        symlink("loop-b", root.join("loop-a")).unwrap();
+        symlink("loop-a", root.join("loop-b")).unwrap();
+        symlink("/etc/link/f", root.join("last")).unwrap();
+        let r = |p: &str| resolve_in_root(&root, Path::new(p));
+        // The absolute target /tmp/.../elsewhere is read as <root>/tmp/.../elsewhere.
+        assert_eq!(
+            r("/etc/link/f").unwrap(),
+            root.join(outside.strip_prefix("/").unwrap()).join("f")
+        );
+        assert_eq!(r("/var-run/x.pid").unwrap(), root.join("run/x.pid"));
+        assert_eq!(r("/etc/up/etc/passwd").unwrap(), root.join("etc/passwd"));
+        assert_eq!(r("/new/dir/file").unwrap(), root.join("new/dir/file"));
+        assert!(r("/last").unwrap().starts_with(&root));
+        assert!(r("/loop-a/x")
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic links"));
+    }
 
     #[test]
     fn replaces_content_with_exact_mode_and_leaves_no_temp_files() {
