@@ -49,9 +49,8 @@ pub struct DaemonArgs {
     login_grace: u64,
 }
 
-fn log(message: &str) {
-    eprintln!("egs-service: {message}");
-}
+/// The daemon's own events (the SSH audit trail is `egs_ssh::server::AUDIT`).
+const DAEMON: &str = "egs::daemon";
 
 /// The operating system as shown to the host: the distribution's PRETTY_NAME and the
 /// kernel release.
@@ -94,7 +93,7 @@ fn publish_status(kvp: &dyn KvpStore, available: Option<&str>, os: &str) -> bool
         Ok(()) => true,
         Err(KvpError::MissingPool(_)) => false,
         Err(e) => {
-            log(&format!("could not publish the status in KVP: {e}"));
+            tracing::warn!(target: DAEMON, "could not publish the status in KVP: {e}");
             true
         }
     }
@@ -114,7 +113,7 @@ async fn publish_when_pool_appears(kvp: Arc<dyn KvpStore>, features: &'static st
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -> ExitCode {
     let fail = |e: String| {
-        log(&e);
+        eprintln!("egs-service: {e}");
         ExitCode::from(2)
     };
     // Before any thread starts: sessions inherit where provisioning acts, and nothing the
@@ -156,6 +155,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
                 .await
                 .map_err(|e| format!("{endpoint}: {e}"))?;
             println!("listening on {}", listener.local());
+            tracing::info!(target: DAEMON, "listening on {}", listener.local());
             let mut stop = stop_rx.clone();
             let task = tokio::spawn(egs_ssh::server::serve(listener, settings, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -170,7 +170,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
             }
             Some(task)
         } else {
-            log("remote access is disabled (RemoteAccessEnabled=0)");
+            tracing::info!(target: DAEMON, "remote access is disabled (RemoteAccessEnabled=0)");
             None
         };
         let _ = notifier.notify("READY=1");
@@ -184,16 +184,16 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
             });
         }
         if args.no_provisioning {
-            log("provisioning is left to its boot units (--no-provisioning)");
+            tracing::info!(target: DAEMON, "provisioning is left to its boot units (--no-provisioning)");
         } else if control.provisioning {
             let (place, kvp) = (place.clone(), kvp.clone());
             tokio::task::spawn_blocking(move || {
                 let code = provision::run_command(provision::RunArgs::default(), &place, kvp);
-                log(&format!("provisioning finished ({code:?})"));
+                tracing::info!(target: DAEMON, "provisioning finished ({code:?})");
             });
         }
         stop_request.wait().await;
-        log("stopping");
+        tracing::info!(target: DAEMON, "stopping");
         let _ = notifier.notify("STOPPING=1");
         let _ = stop_tx.send(true);
         if let Some(task) = server {

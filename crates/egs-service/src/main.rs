@@ -3,6 +3,7 @@
 
 mod daemon;
 mod kvp;
+mod logging;
 mod netconvert;
 mod provision;
 mod validate;
@@ -16,6 +17,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "egs-service", version, about)]
 struct Cli {
+    /// What to log on standard error (the journal under systemd) [default: info for the
+    /// daemon, warn for commands].
+    #[arg(long, global = true, value_name = "LEVEL", value_enum)]
+    log_level: Option<logging::Level>,
     /// Use the Hyper-V KVP pool files (`.kvp_pool_N`) in this directory [default: the
     /// OS's own KVP: /var/lib/hyperv on Linux, the registry on Windows].
     #[arg(long, global = true, value_name = "DIR")]
@@ -113,6 +118,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let place = cli.place;
     let kvp = egs_kvp::store::guest_store(cli.kvp_dir.as_deref());
+    let default_level = match cli.command {
+        None => logging::Level::Info,
+        Some(_) => logging::Level::Warn,
+    };
+    logging::init(cli.log_level.unwrap_or(default_level));
     let Some(command) = cli.command else {
         return daemon::run(cli.daemon, &place, kvp);
     };

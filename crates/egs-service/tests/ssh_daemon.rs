@@ -75,7 +75,8 @@ fn start_with(listen: &str, control: &str, args: &[&str], env: &[(&str, &Path)])
         .args(args)
         .env("HOME", dir.path())
         .env("SHELL", "/bin/bash")
-        .stdout(Stdio::piped());
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("daemon.log")).unwrap());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -966,4 +967,94 @@ fn rsa_client_keys_work_with_openssh() {
     .unwrap();
     let (code, out, err) = server.ssh("rsa", &["vm", "echo in"], b"");
     assert_eq!((code, out.as_slice()), (0, &b"in\n"[..]), "rsa-sha2: {err}");
+}
+
+/// Issue 16: the audit trail names the peer, the key (by fingerprint) and where it was
+/// authorized, refusals with their reason, and sessions by kind — never a command's text
+/// or key material.
+#[test]
+fn connections_logins_refusals_and_sessions_are_audited() {
+    let mut server = start("tcp:127.0.0.1:0", "");
+    let (code, _, err) = server.ssh("client", &["vm", "echo secret-token-123 >/dev/null"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(server.ssh("stranger", &["vm", "true"], b"").0, 255);
+    let (code, _, _) = server.run("sftp", "client", &["-b", "-", "vm"], b"ls\n");
+    assert_eq!(code, 0);
+    assert!(server.stop().success());
+    let log = std::fs::read_to_string(server.dir.path().join("daemon.log")).unwrap();
+    let fingerprint = |key: &str| {
+        let out = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(server.dir.path().join(format!("{key}.pub")))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let conf = server.dir.path().join("conf/id_egs.pub");
+    for needle in [
+        "connection accepted".to_string(),
+        "peer=tcp:127.0.0.1:".to_string(),
+        format!("fingerprint={}", fingerprint("client")),
+        format!("source={}", conf.display()),
+        "authenticated as egs".to_string(),
+        format!("fingerprint={}", fingerprint("stranger")),
+        "key refused: key not authorized (not in id_egs.pub or a KVP key slot)".to_string(),
+        "kind=\"exec\"".to_string(),
+        "kind=\"sftp\"".to_string(),
+        "session started".to_string(),
+        "session closed".to_string(),
+        "connection closed after login".to_string(),
+    ] {
+        assert!(log.contains(&needle), "{needle} not in the log:\n{log}");
+    }
+    assert!(
+        !log.contains("secret-token-123"),
+        "a command's text was logged:\n{log}"
+    );
+    let private = std::fs::read_to_string(server.dir.path().join("client")).unwrap();
+    let body: String = private.lines().nth(1).unwrap().chars().take(40).collect();
+    assert!(!log.contains(&body), "key material was logged");
+    let public = std::fs::read_to_string(server.dir.path().join("client.pub")).unwrap();
+    let blob = public.split_whitespace().nth(1).unwrap();
+    assert!(
+        !log.contains(blob),
+        "the public key blob was logged instead of its fingerprint"
+    );
+}
+
+/// Issue 16: opening a FIFO over SFTP used to block the daemon (a blocking open on an
+/// async worker). Now non-regular files are refused at once, the SFTP session runs on a
+/// thread of its own, and other clients are served meanwhile.
+#[test]
+fn a_fifo_over_sftp_is_refused_and_stops_nobody() {
+    let server = start("tcp:127.0.0.1:0", "");
+    let fifo = server.dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let (code, _, err) = server.run(
+        "sftp",
+        "client",
+        &["-b", "-", "vm"],
+        format!(
+            "get {} {}\n",
+            fifo.display(),
+            server.dir.path().join("copy").display()
+        )
+        .as_bytes(),
+    );
+    assert_ne!(code, 0, "the FIFO was served");
+    assert_ne!(code, 124, "sftp hung on the FIFO");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let (code, out, err) = server.ssh("client", &["vm", "echo served"], b"");
+    assert_eq!((code, out.as_slice()), (0, &b"served\n"[..]), "{err}");
 }

@@ -7,6 +7,11 @@
 //! [`Limits::max_connections`] run at all. Session channels run `exec`, `shell` (with or
 //! without a PTY) and the `sftp` subsystem; `direct-tcpip` and `tcpip-forward` only when
 //! port forwarding is enabled; every other channel type and request is refused.
+//!
+//! Audit (through `tracing`, target `egs::audit`): every connection with its transport
+//! peer, every authentication with the key's fingerprint and where it was authorized
+//! (`id_egs.pub` or the KVP slot), every refusal with the reason, session starts (kind,
+//! never the command text) and closes, and forwarding requests. Never a secret.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +27,7 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Preferred};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::authorized::parse;
 use crate::forward::RemoteForwards;
@@ -122,11 +128,11 @@ fn strong_signature(algorithm: &Algorithm) -> bool {
     !matches!(algorithm, Algorithm::Rsa { hash: None } | Algorithm::Dsa)
 }
 
-/// The authorized_keys text of the KVP key slots (External pool): the legacy
+/// The KVP key slots (External pool) as (slot key, authorized_keys text): the legacy
 /// `eryph:guest-services:client-public-key` and every `…:client-public-key:<id>`.
-pub fn kvp_keys(kvp: &dyn KvpStore) -> String {
+pub fn kvp_keys(kvp: &dyn KvpStore) -> Vec<(String, String)> {
     let Ok(listing) = kvp.list(PoolId::External) else {
-        return String::new();
+        return Vec::new();
     };
     listing
         .records
@@ -137,8 +143,37 @@ pub fn kvp_keys(kvp: &dyn KvpStore) -> String {
                     .strip_prefix(KVP_KEY_SLOT)
                     .is_some_and(|rest| rest.starts_with(':'))
         })
-        .map(|r| r.value + "\n")
+        .map(|r| (r.key, r.value))
         .collect()
+}
+
+/// The authorized keys of each source, as (source, authorized_keys text).
+fn key_sources(settings: &Settings) -> Vec<(String, String)> {
+    let file = &settings.authorized_keys;
+    let mut sources = vec![(
+        file.display().to_string(),
+        std::fs::read_to_string(file).unwrap_or_default(),
+    )];
+    if let Some(kvp) = settings.kvp.as_deref().filter(|_| settings.kvp_auth) {
+        sources.extend(
+            kvp_keys(kvp)
+                .into_iter()
+                .map(|(slot, text)| (format!("KVP slot {slot}"), text)),
+        );
+    }
+    sources
+}
+
+/// The audit log's target.
+pub const AUDIT: &str = "egs::audit";
+
+/// Why a key was let in, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyCheck {
+    /// Authorized by this source (`id_egs.pub`'s path, or `KVP slot <key>`).
+    Accepted(String),
+    /// Refused, and why.
+    Refused(String),
 }
 
 /// One connection's state.
@@ -150,6 +185,21 @@ pub struct Connection {
     /// Session channels not yet claimed by a request; the `sftp` subsystem takes its own.
     unclaimed: HashMap<ChannelId, Channel<Msg>>,
     remote_forwards: RemoteForwards,
+    /// The kind of each started session (`exec`, `shell`, `sftp`), for the audit log.
+    kinds: HashMap<ChannelId, &'static str>,
+    /// The connection's span (id, peer): russh runs the handler in a task of its own, so
+    /// audit events name it explicitly.
+    span: tracing::Span,
+}
+
+impl Drop for Connection {
+    /// Sessions still open when the connection ends are closed with it.
+    fn drop(&mut self) {
+        let span = self.span.clone();
+        for (channel, kind) in self.kinds.drain() {
+            tracing::info!(target: AUDIT, parent: &span, channel = %channel, kind, "session closed");
+        }
+    }
 }
 
 impl Connection {
@@ -165,10 +215,20 @@ impl Connection {
             sessions: HashMap::new(),
             unclaimed: HashMap::new(),
             remote_forwards: RemoteForwards::default(),
+            kinds: HashMap::new(),
+            span: tracing::Span::current(),
         }
     }
 
-    fn authorized(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+    /// Whether `user` may log in with `key` signing with `algorithm`, and why (or why not),
+    /// given the authorized keys of each source.
+    fn check_key(
+        &self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+        algorithm: &Algorithm,
+        sources: Vec<(String, String)>,
+    ) -> KeyCheck {
         // Test-only hook: a connection whose handler panics.
         #[cfg(test)]
         if user == tests::PANIC_USER {
@@ -176,23 +236,69 @@ impl Connection {
             panic!("injected for the test");
         }
         if user != USER {
-            return false;
+            return KeyCheck::Refused(format!(
+                "user '{}' (only '{USER}' may log in)",
+                user.escape_default()
+            ));
         }
-        let mut text = std::fs::read_to_string(&self.settings.authorized_keys).unwrap_or_default();
-        if let Some(kvp) = self
-            .settings
-            .kvp
-            .as_deref()
-            .filter(|_| self.settings.kvp_auth)
-        {
-            text.push('\n');
-            text.push_str(&kvp_keys(kvp));
+        if !strong_signature(algorithm) {
+            return KeyCheck::Refused(format!(
+                "signature algorithm {algorithm} (SHA-1 RSA and DSA are refused)"
+            ));
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        parse(&text).0.iter().any(|k| k.allows(key, now))
+        let mut expired = None;
+        for (source, text) in sources {
+            for entry in parse(&text).0 {
+                if entry.key.key_data() != key.key_data() {
+                    continue;
+                }
+                if entry.allows(key, now) {
+                    return KeyCheck::Accepted(source);
+                }
+                expired = Some(source.clone());
+            }
+        }
+        KeyCheck::Refused(match expired {
+            Some(source) => format!("key expired (expiry-time in {source})"),
+            None => "key not authorized (not in id_egs.pub or a KVP key slot)".into(),
+        })
+    }
+
+    /// Where authorized keys come from, re-read on every attempt: `id_egs.pub`, then the
+    /// KVP key slots when `KvpAuthEnabled`. Read on a blocking thread: a file or a KVP
+    /// pool lock that makes it wait must not stall the daemon's workers.
+    async fn key_sources(&self) -> Vec<(String, String)> {
+        let settings = self.settings.clone();
+        tokio::task::spawn_blocking(move || key_sources(&settings))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Logs the verdict on an authentication attempt and answers it.
+    async fn judge_key(
+        &mut self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+        algorithm: &Algorithm,
+        signed: bool,
+    ) -> Auth {
+        let fingerprint = key.fingerprint(HashAlg::Sha256);
+        let sources = self.key_sources().await;
+        match self.check_key(user, key, algorithm, sources) {
+            KeyCheck::Accepted(source) if signed => {
+                tracing::info!(target: AUDIT, parent: &self.span, %fingerprint, %algorithm, %source, "authenticated as {USER}");
+                self.answer(true)
+            }
+            KeyCheck::Accepted(_) => self.answer(true),
+            KeyCheck::Refused(reason) => {
+                tracing::warn!(target: AUDIT, parent: &self.span, %fingerprint, %algorithm, "key refused: {reason}");
+                self.answer(false)
+            }
+        }
     }
 
     fn answer(&mut self, allowed: bool) -> Auth {
@@ -223,6 +329,13 @@ impl Connection {
         }
     }
 
+    /// Logs a session's start (its kind; never the command text).
+    fn started(&mut self, channel: ChannelId, kind: &'static str) {
+        let pty = self.sessions.get(&channel).is_some_and(|s| s.pty.is_some());
+        tracing::info!(target: AUDIT, parent: &self.span, channel = %channel, kind, pty, "session started");
+        self.kinds.insert(channel, kind);
+    }
+
     fn kvp_shell(&self) -> Option<shell::Shell> {
         shell::kvp_override(self.settings.kvp.as_deref())
     }
@@ -244,8 +357,9 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let allowed = strong_signature(offer.algorithm) && self.authorized(user, offer.public_key);
-        Ok(self.answer(allowed))
+        Ok(self
+            .judge_key(user, offer.public_key, offer.algorithm, false)
+            .await)
     }
 
     async fn auth_publickey(
@@ -253,8 +367,9 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let allowed = strong_signature(key.algorithm) && self.authorized(user, key.public_key);
-        Ok(self.answer(allowed))
+        Ok(self
+            .judge_key(user, key.public_key, key.algorithm, true)
+            .await)
     }
 
     async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
@@ -287,11 +402,13 @@ impl russh::server::Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if !self.settings.port_forwarding {
+            tracing::warn!(target: AUDIT, parent: &self.span, host = %host_to_connect.escape_default(), port = port_to_connect, "direct-tcpip refused: port forwarding is disabled");
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
             return Ok(());
         }
+        tracing::info!(target: AUDIT, parent: &self.span, host = %host_to_connect.escape_default(), port = port_to_connect, "direct-tcpip opened");
         tokio::spawn(crate::forward::direct(
             channel,
             host_to_connect.to_string(),
@@ -308,12 +425,15 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
         if !self.settings.port_forwarding {
+            tracing::warn!(target: AUDIT, parent: &self.span, address = %address.escape_default(), port = *port, "tcpip-forward refused: port forwarding is disabled");
             return Ok(false);
         }
-        Ok(self
+        let added = self
             .remote_forwards
             .add(session.handle(), address, port)
-            .await)
+            .await;
+        tracing::info!(target: AUDIT, parent: &self.span, address = %address.escape_default(), port = *port, added, "tcpip-forward requested");
+        Ok(added)
     }
 
     async fn cancel_tcpip_forward(
@@ -330,6 +450,9 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(kind) = self.kinds.remove(&channel) {
+            tracing::info!(target: AUDIT, parent: &self.span, channel = %channel, kind, "session closed");
+        }
         self.sessions.remove(&channel);
         self.unclaimed.remove(&channel);
         Ok(())
@@ -417,6 +540,7 @@ impl russh::server::Handler for Connection {
             return session.channel_failure(channel);
         };
         let argv = shell::exec_argv(self.kvp_shell(), command);
+        self.started(channel, "exec");
         self.start(channel, argv, session)
     }
 
@@ -439,6 +563,7 @@ impl russh::server::Handler for Connection {
         );
         let mut argv = vec![chosen.program];
         argv.extend(chosen.args);
+        self.started(channel, "shell");
         self.start(channel, argv, session)
     }
 
@@ -451,8 +576,10 @@ impl russh::server::Handler for Connection {
         let claimable = self.sessions.get(&channel).is_some_and(|s| !s.started());
         let unclaimed = self.unclaimed.remove(&channel);
         let (true, "sftp", Some(chan)) = (claimable, name, unclaimed) else {
+            tracing::warn!(target: AUDIT, parent: &self.span, channel = %channel, subsystem = %name.escape_default(), "subsystem refused");
             return session.channel_failure(channel);
         };
+        self.started(channel, "sftp");
         session.channel_success(channel)?;
         let handle = session.handle();
         let home = crate::session::home();
@@ -461,7 +588,29 @@ impl russh::server::Handler for Connection {
             // and from the other, so the channel outlives the loop: its exit status must
             // follow the last reply and precede the close, or scp (SFTP mode) fails.
             let (ours, theirs) = tokio::io::duplex(SFTP_PIPE);
-            russh_sftp::server::run(theirs, crate::sftp::Sftp::new(home)).await;
+            // The loop does blocking file system work (a slow disk, a hung mount): it gets
+            // a thread of its own, as OpenSSH gives sftp-server a process, so it can never
+            // stall the daemon's workers and other clients.
+            let (done, finished) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name("egs-sftp".into())
+                .spawn(move || {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    runtime.block_on(async move {
+                        russh_sftp::server::run(theirs, crate::sftp::Sftp::new(home)).await;
+                        let _ = finished.await;
+                    });
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(target: AUDIT, "sftp: no thread for the session: {e}");
+                let _ = handle.close(channel).await;
+                return;
+            }
             let (mut from_client, mut to_client) = tokio::io::split(chan.into_stream());
             let (mut from_sftp, mut to_sftp) = tokio::io::split(ours);
             let upstream = async {
@@ -473,6 +622,7 @@ impl russh::server::Handler for Connection {
                 let _ = to_client.flush().await;
             };
             tokio::join!(upstream, downstream);
+            let _ = done.send(());
             let _ = handle.exit_status_request(channel, 0).await;
             let _ = handle.eof(channel).await;
             let _ = handle.close(channel).await;
@@ -569,12 +719,14 @@ pub async fn serve(
     let preauth = Arc::new(Semaphore::new(limits.max_unauthenticated));
     let total = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
+    let mut next_id: u64 = 0;
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 // Out of descriptors and the like: wait a little rather than spin.
-                Err(_) => {
+                Err(e) => {
+                    tracing::warn!(target: AUDIT, "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -587,13 +739,20 @@ pub async fn serve(
             total.clone().try_acquire_owned(),
             preauth.clone().try_acquire_owned(),
         ) else {
+            tracing::warn!(target: AUDIT, %peer, "connection refused: too many connections");
             continue;
         };
+        next_id += 1;
+        let span = tracing::info_span!(target: AUDIT, "connection", id = next_id, %peer);
+        tracing::info!(target: AUDIT, parent: &span, "connection accepted");
         let (settings, config) = (settings.clone(), config.clone());
-        tokio::spawn(async move {
-            serve_connection(settings, config, stream, Some(permit)).await;
-            drop(slot);
-        });
+        tokio::spawn(
+            async move {
+                serve_connection(settings, config, stream, Some(permit)).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -611,9 +770,19 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
         deadline: Box::pin(tokio::time::sleep(settings.limits.login_grace)),
         authenticated: authenticated.clone(),
     };
-    let handler = Connection::new(settings, preauth, authenticated);
-    if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
-        let _ = running.await;
+    let handler = Connection::new(settings, preauth, authenticated.clone());
+    let ended = match russh::server::run_stream(config, stream, handler).await {
+        Ok(running) => running.await,
+        Err(e) => Err(e),
+    };
+    let login = if authenticated.load(Ordering::SeqCst) {
+        "after login"
+    } else {
+        "before login"
+    };
+    match ended {
+        Ok(()) => tracing::info!(target: AUDIT, "connection closed {login}"),
+        Err(e) => tracing::info!(target: AUDIT, "connection ended {login}: {e}"),
     }
 }
 

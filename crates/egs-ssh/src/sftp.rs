@@ -198,7 +198,17 @@ impl russh_sftp::server::Handler for Sftp {
             &mut options,
             attrs.permissions.map_or(0o666, |m| m & 0o7777),
         );
+        // A FIFO, a tty or a device would block the session (or the daemon) on open or
+        // read: only regular files are served.
+        egs_sys::fs::no_wait(&mut options);
         let file = options.open(&path).map_err(|e| io_failure(&path, e))?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if !regular {
+            return Err(Failure(
+                StatusCode::Failure,
+                format!("{}: not a regular file", path.display()),
+            ));
+        }
         let handle = self.insert(Open::File(file))?;
         Ok(Handle { id, handle })
     }

@@ -272,6 +272,21 @@ pub fn create_mode(options: &mut OpenOptions, mode: u32) -> &mut OpenOptions {
     }
 }
 
+/// Opens without waiting for a peer: a FIFO opens at once (or fails when nobody reads it)
+/// instead of blocking the caller until someone opens the other end (Unix `O_NONBLOCK`;
+/// regular files ignore the flag). Windows opens never wait this way.
+pub fn no_wait(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK)
+    }
+    #[cfg(not(unix))]
+    {
+        options
+    }
+}
+
 /// Permission bits for directories `builder` creates (Unix; as [`create_mode`] elsewhere).
 pub fn dir_mode(builder: &mut fs::DirBuilder, mode: u32) -> &mut fs::DirBuilder {
     #[cfg(unix)]

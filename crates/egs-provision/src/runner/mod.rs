@@ -84,6 +84,9 @@ pub enum RunResult {
     Bridge(String),
 }
 
+/// The target of provisioning's log events.
+const LOG: &str = "egs::provision";
+
 /// Why a run stopped before its modules were done (a module's own failure is recorded, not
 /// returned).
 #[derive(Debug, thiserror::Error)]
@@ -433,6 +436,7 @@ impl Run<'_> {
     fn run_stage(&mut self, stage: Stage, inputs: &Inputs) -> Result<Option<RunResult>, RunError> {
         let started = Instant::now();
         let started_at = unix_seconds(SystemTime::now());
+        tracing::info!(target: LOG, stage = stage.name(), "stage started");
         self.kvp.state(ProvisioningState::Running);
         self.kvp.event(
             stage.name(),
@@ -461,10 +465,12 @@ impl Run<'_> {
             self.state.stages_done.push(stage);
         }
         self.state.stages.retain(|r| r.name != stage);
+        let duration = seconds_since(started);
+        tracing::info!(target: LOG, stage = stage.name(), duration, "stage finished");
         self.state.stages.push(StageRecord {
             name: stage,
             started: started_at,
-            duration: seconds_since(started),
+            duration,
         });
         self.save()?;
         Ok(None)
@@ -533,6 +539,18 @@ impl Run<'_> {
                     message: message.clone(),
                 };
                 write_json(path, &record, 0o600)?;
+            }
+        }
+        match result {
+            ModuleResult::Failed => tracing::warn!(
+                target: LOG,
+                module = module.name,
+                duration,
+                "module failed: {}",
+                message.as_deref().unwrap_or_default()
+            ),
+            _ => {
+                tracing::info!(target: LOG, module = module.name, duration, result = result.as_str(), "module ran")
             }
         }
         if result == ModuleResult::Failed {
