@@ -1058,3 +1058,36 @@ fn a_fifo_over_sftp_is_refused_and_stops_nobody() {
     let (code, out, err) = server.ssh("client", &["vm", "echo served"], b"");
     assert_eq!((code, out.as_slice()), (0, &b"served\n"[..]), "{err}");
 }
+
+/// Issue 16: 32 idle pre-auth connections used to lock every client out for the login grace
+/// time. Now, with 300 idle connections and 32 that stall in the middle of key exchange
+/// held open (all from the same peer, as every host connection is), a real login still
+/// succeeds at once: newcomers take the places of the oldest connections still in key
+/// exchange, and the operator's client is past key exchange before the flood can evict it.
+#[test]
+fn a_real_login_succeeds_during_a_connection_flood() {
+    let server = start("tcp:127.0.0.1:0", "");
+    let addr = server.address.trim_start_matches("tcp:").to_string();
+    let connect = || std::net::TcpStream::connect(&addr).unwrap();
+    let mut held: Vec<std::net::TcpStream> = (0..300).map(|_| connect()).collect();
+    for _ in 0..32 {
+        let mut slow = connect();
+        slow.write_all(b"SSH-2.0-slowloris\r\n\x00\x00\x01\x00\x0a\x14abc")
+            .unwrap();
+        held.push(slow);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (code, out, err) = server.ssh("client", &["vm", "echo through"], b"");
+    assert_eq!(
+        (code, out.as_slice()),
+        (0, &b"through\n"[..]),
+        "login during the flood: {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the login waited {:?}",
+        started.elapsed()
+    );
+    drop(held);
+}

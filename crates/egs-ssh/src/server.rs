@@ -26,9 +26,10 @@ use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Preferred};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::admission::{Admission, Admitted, Ticket, Watch};
 use crate::authorized::parse;
 use crate::forward::RemoteForwards;
 use crate::session::{PtyRequest, SessionChannel};
@@ -50,6 +51,9 @@ pub const KVP_KEY_SLOT: &str = "eryph:guest-services:client-public-key";
 pub struct Limits {
     /// Time from connect to successful authentication.
     pub login_grace: Duration,
+    /// Time from connect to the end of key exchange (the client's first authentication
+    /// request); short, because a connection still in key exchange can be evicted anyway.
+    pub kex_grace: Duration,
     /// Connections not yet authenticated, at once.
     pub max_unauthenticated: usize,
     /// Connections at once.
@@ -60,6 +64,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             login_grace: Duration::from_secs(30),
+            kex_grace: Duration::from_secs(10),
             max_unauthenticated: 32,
             max_connections: 256,
         }
@@ -179,7 +184,7 @@ enum KeyCheck {
 /// One connection's state.
 pub struct Connection {
     settings: Arc<Settings>,
-    preauth: Option<OwnedSemaphorePermit>,
+    preauth: Option<Ticket>,
     authenticated: Arc<AtomicBool>,
     sessions: HashMap<ChannelId, SessionChannel>,
     /// Session channels not yet claimed by a request; the `sftp` subsystem takes its own.
@@ -205,7 +210,7 @@ impl Drop for Connection {
 impl Connection {
     fn new(
         settings: Arc<Settings>,
-        preauth: Option<OwnedSemaphorePermit>,
+        preauth: Option<Ticket>,
         authenticated: Arc<AtomicBool>,
     ) -> Self {
         Self {
@@ -286,6 +291,7 @@ impl Connection {
         algorithm: &Algorithm,
         signed: bool,
     ) -> Auth {
+        self.kex_finished();
         let fingerprint = key.fingerprint(HashAlg::Sha256);
         let sources = self.key_sources().await;
         match self.check_key(user, key, algorithm, sources) {
@@ -329,6 +335,14 @@ impl Connection {
         }
     }
 
+    /// The client asked to authenticate: key exchange is over, and the connection can no
+    /// longer be evicted to make room for a newcomer.
+    fn kex_finished(&self) {
+        if let Some(ticket) = &self.preauth {
+            ticket.kex_done();
+        }
+    }
+
     /// Logs a session's start (its kind; never the command text).
     fn started(&mut self, channel: ChannelId, kind: &'static str) {
         let pty = self.sessions.get(&channel).is_some_and(|s| s.pty.is_some());
@@ -351,6 +365,11 @@ fn reply(session: &mut Session, channel: ChannelId, ok: bool) -> Result<(), russ
 
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        self.kex_finished();
+        Ok(self.answer(false))
+    }
 
     async fn auth_publickey_offered(
         &mut self,
@@ -671,6 +690,9 @@ impl russh::server::Handler for Connection {
 struct Grace<S> {
     inner: S,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Until key exchange is done (`kex`).
+    kex_deadline: Pin<Box<tokio::time::Sleep>>,
+    kex: Option<Watch>,
     authenticated: Arc<AtomicBool>,
 }
 
@@ -680,12 +702,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Grace<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if !self.authenticated.load(Ordering::SeqCst) && self.deadline.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "not authenticated within the login grace time",
-            )));
+        if !self.authenticated.load(Ordering::SeqCst) {
+            if self.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "not authenticated within the login grace time",
+                )));
+            }
+            let in_kex = self.kex.as_ref().is_some_and(|k| !k.is_kex_done());
+            if in_kex && self.kex_deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no key exchange within its deadline",
+                )));
+            }
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -716,7 +746,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let config = Arc::new(config(&settings));
     let limits = settings.limits;
-    let preauth = Arc::new(Semaphore::new(limits.max_unauthenticated));
+    let admission = Admission::new(limits.max_unauthenticated);
     let total = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     let mut next_id: u64 = 0;
@@ -735,15 +765,23 @@ pub async fn serve(
         };
         // Full: the connection is closed at once (the client sees a reset, as with
         // OpenSSH's MaxStartups).
-        let (Ok(slot), Ok(permit)) = (
-            total.clone().try_acquire_owned(),
-            preauth.clone().try_acquire_owned(),
-        ) else {
+        let Ok(slot) = total.clone().try_acquire_owned() else {
             tracing::warn!(target: AUDIT, %peer, "connection refused: too many connections");
             continue;
         };
         next_id += 1;
         let span = tracing::info_span!(target: AUDIT, "connection", id = next_id, %peer);
+        let permit = match admission.admit() {
+            Admitted::Free(ticket) => ticket,
+            Admitted::Evicting(ticket) => {
+                tracing::warn!(target: AUDIT, parent: &span, "all login places taken: the oldest connection still in key exchange makes room");
+                ticket
+            }
+            Admitted::Full => {
+                tracing::warn!(target: AUDIT, parent: &span, "connection refused: every login place is past key exchange");
+                continue;
+            }
+        };
         tracing::info!(target: AUDIT, parent: &span, "connection accepted");
         let (settings, config) = (settings.clone(), config.clone());
         tokio::spawn(
@@ -762,18 +800,36 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     settings: Arc<Settings>,
     config: Arc<russh::server::Config>,
     stream: S,
-    preauth: Option<OwnedSemaphorePermit>,
+    preauth: Option<Ticket>,
 ) {
     let authenticated = Arc::new(AtomicBool::new(false));
+    let watch = preauth.as_ref().map(Ticket::watch);
     let stream = Grace {
         inner: stream,
         deadline: Box::pin(tokio::time::sleep(settings.limits.login_grace)),
+        kex_deadline: Box::pin(tokio::time::sleep(settings.limits.kex_grace)),
+        kex: watch.clone(),
         authenticated: authenticated.clone(),
     };
     let handler = Connection::new(settings, preauth, authenticated.clone());
-    let ended = match russh::server::run_stream(config, stream, handler).await {
-        Ok(running) => running.await,
-        Err(e) => Err(e),
+    let run = async {
+        match russh::server::run_stream(config, stream, handler).await {
+            Ok(running) => running.await,
+            Err(e) => Err(e),
+        }
+    };
+    let evicted = async {
+        match &watch {
+            Some(watch) => watch.evicted().await,
+            None => std::future::pending().await,
+        }
+    };
+    let ended = tokio::select! {
+        ended = run => ended,
+        () = evicted => {
+            tracing::info!(target: AUDIT, "connection evicted while still in key exchange");
+            return;
+        }
     };
     let login = if authenticated.load(Ordering::SeqCst) {
         "after login"
