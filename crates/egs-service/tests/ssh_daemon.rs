@@ -1091,3 +1091,24 @@ fn a_real_login_succeeds_during_a_connection_flood() {
     );
     drop(held);
 }
+
+/// Issue 16: SFTP names that are not UTF-8 were decoded lossily, so removing `victim\xff`
+/// removed `victim\u{FFFD}`. Such names are now refused and both files stay.
+#[test]
+fn non_utf8_sftp_names_never_stand_for_another_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = start("tcp:127.0.0.1:0", "");
+    let dir = server.dir.path().join("names");
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join(std::ffi::OsStr::from_bytes(b"victim\xff"));
+    let lookalike = dir.join("victim\u{FFFD}");
+    std::fs::write(&raw, "raw").unwrap();
+    std::fs::write(&lookalike, "lookalike").unwrap();
+    let mut batch = b"rm ".to_vec();
+    batch.extend_from_slice(raw.as_os_str().as_bytes());
+    batch.push(b'\n');
+    let (code, _, err) = server.run("sftp", "client", &["-b", "-", "vm"], &batch);
+    // OpenSSH's sftp shows only the status ("Failure"), not the server's message.
+    assert_ne!(code, 0, "the rm was not refused: {err}");
+    assert!(raw.exists() && lookalike.exists(), "a file was removed");
+}

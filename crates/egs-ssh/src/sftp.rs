@@ -75,11 +75,23 @@ impl Sftp {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
-        if p.is_empty() {
-            return self.home.clone();
+    /// The file a request names. The SFTP library decodes names that are not UTF-8
+    /// lossily (each bad byte becomes U+FFFD), so such a name could stand for a different
+    /// file (removing `victim\xff` would remove `victim\u{FFFD}`): it is refused instead.
+    fn path(&self, p: &str) -> Result<PathBuf, Failure> {
+        if p.contains('\u{FFFD}') {
+            return Err(Failure(
+                StatusCode::Failure,
+                format!(
+                    "{}: names that are not UTF-8 are not served",
+                    p.escape_default()
+                ),
+            ));
         }
-        self.home.join(p)
+        if p.is_empty() {
+            return Ok(self.home.clone());
+        }
+        Ok(self.home.join(p))
     }
 
     fn insert(&mut self, open: Open) -> Result<String, Failure> {
@@ -189,7 +201,7 @@ impl russh_sftp::server::Handler for Sftp {
         pflags: OpenFlags,
         attrs: FileAttributes,
     ) -> Result<Handle, Self::Error> {
-        let path = self.path(&filename);
+        let path = self.path(&filename)?;
         let mut options = fs::OpenOptions::from(pflags);
         if !pflags.intersects(OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND) {
             options.read(true);
@@ -254,7 +266,7 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         let meta = fs::symlink_metadata(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Attrs {
             id,
@@ -263,7 +275,7 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         let meta = fs::metadata(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Attrs {
             id,
@@ -288,7 +300,7 @@ impl russh_sftp::server::Handler for Sftp {
         path: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        apply(&self.path(&path), &attrs)?;
+        apply(&self.path(&path)?, &attrs)?;
         Ok(ok(id))
     }
 
@@ -322,7 +334,7 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         let entries = fs::read_dir(&path).map_err(|e| io_failure(&path, e))?;
         let handle = self.insert(Open::Dir(Some(Box::new(entries)), path))?;
         Ok(Handle { id, handle })
@@ -354,7 +366,7 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
-        let path = self.path(&filename);
+        let path = self.path(&filename)?;
         fs::remove_file(&path).map_err(|e| io_failure(&path, e))?;
         Ok(ok(id))
     }
@@ -365,7 +377,7 @@ impl russh_sftp::server::Handler for Sftp {
         path: String,
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         egs_sys::fs::dir_mode(
             &mut std::fs::DirBuilder::new(),
             attrs.permissions.map_or(0o777, |m| m & 0o7777),
@@ -376,13 +388,13 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         fs::remove_dir(&path).map_err(|e| io_failure(&path, e))?;
         Ok(ok(id))
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         let real = fs::canonicalize(&path).unwrap_or_else(|_| normalize(&path));
         Ok(Name {
             id,
@@ -397,7 +409,7 @@ impl russh_sftp::server::Handler for Sftp {
         newpath: String,
     ) -> Result<Status, Self::Error> {
         // Protocol version 3 (and OpenSSH's server): never over an existing target.
-        let (from, to) = (self.path(&oldpath), self.path(&newpath));
+        let (from, to) = (self.path(&oldpath)?, self.path(&newpath)?);
         if fs::symlink_metadata(&to).is_ok() {
             return Err(Failure(
                 StatusCode::Failure,
@@ -409,7 +421,7 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn readlink(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let path = self.path(&path);
+        let path = self.path(&path)?;
         let target = fs::read_link(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Name {
             id,
@@ -425,7 +437,9 @@ impl russh_sftp::server::Handler for Sftp {
     ) -> Result<Status, Self::Error> {
         // OpenSSH sends (target, link name) in this order, reversed from the draft; every
         // OpenSSH-compatible server follows OpenSSH.
-        let (target, link) = (linkpath, self.path(&targetpath));
+        let (target, link) = (linkpath, self.path(&targetpath)?);
+        // The link's target is written as given: a lossily decoded one would point elsewhere.
+        self.path(&target)?;
         egs_sys::fs::symlink(Path::new(&target), &link).map_err(|e| io_failure(&link, e))?;
         Ok(ok(id))
     }
@@ -440,8 +454,8 @@ impl russh_sftp::server::Handler for Sftp {
         let bad = || Failure(StatusCode::BadMessage, format!("malformed {request}"));
         match request.as_str() {
             "posix-rename@openssh.com" => {
-                let from = self.path(&take_string(&mut rest).ok_or_else(bad)?);
-                let to = self.path(&take_string(&mut rest).ok_or_else(bad)?);
+                let from = self.path(&take_string(&mut rest).ok_or_else(bad)?)?;
+                let to = self.path(&take_string(&mut rest).ok_or_else(bad)?)?;
                 fs::rename(&from, &to).map_err(|e| io_failure(&from, e))?;
             }
             "fsync@openssh.com" => {
