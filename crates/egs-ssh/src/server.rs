@@ -847,19 +847,24 @@ mod tests {
     use super::*;
     use russh::keys::PrivateKeyWithHashAlg;
 
-    /// Whether the server lets `key` in when it signs with `hash` (`None`: `ssh-rsa`, SHA-1).
-    async fn login(key: &Arc<PrivateKey>, hash: Option<HashAlg>) -> bool {
-        let dir = tempfile::tempdir().unwrap();
-        let authorized = dir.path().join("id_egs.pub");
+    /// Settings whose `id_egs.pub` (in `dir`) authorizes `key`.
+    fn settings_authorizing(dir: &std::path::Path, key: &PrivateKey) -> Arc<Settings> {
+        let authorized = dir.join("id_egs.pub");
         std::fs::write(&authorized, key.public_key().to_openssh().unwrap()).unwrap();
-        let settings = Arc::new(Settings {
+        Arc::new(Settings {
             authorized_keys: authorized,
             kvp: None,
             kvp_auth: false,
             port_forwarding: false,
             host_keys: vec![PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap()],
             limits: Limits::default(),
-        });
+        })
+    }
+
+    /// Whether the server lets `key` in when it signs with `hash` (`None`: `ssh-rsa`, SHA-1).
+    async fn login(key: &Arc<PrivateKey>, hash: Option<HashAlg>) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_authorizing(dir.path(), key);
         let (client_end, server_end) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(serve_connection(
             settings.clone(),
@@ -881,7 +886,7 @@ mod tests {
         result.success()
     }
 
-    /// The user name that makes a connection's handler panic (see `authorized`).
+    /// The user name that makes a connection's handler panic (see `check_key`).
     pub(super) const PANIC_USER: &str = "panic-for-test";
     /// Set by the hook just before it panics.
     pub(super) static PANICKED: AtomicBool = AtomicBool::new(false);
@@ -893,16 +898,7 @@ mod tests {
     async fn a_panicking_connection_ends_alone() {
         let dir = tempfile::tempdir().unwrap();
         let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
-        let authorized = dir.path().join("id_egs.pub");
-        std::fs::write(&authorized, key.public_key().to_openssh().unwrap()).unwrap();
-        let settings = Arc::new(Settings {
-            authorized_keys: authorized,
-            kvp: None,
-            kvp_auth: false,
-            port_forwarding: false,
-            host_keys: vec![PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap()],
-            limits: Limits::default(),
-        });
+        let settings = settings_authorizing(dir.path(), &key);
         let listener = egs_transport::Listener::bind(&egs_transport::Endpoint::Unix(
             dir.path().join("s.sock"),
         ))
