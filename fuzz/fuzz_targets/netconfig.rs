@@ -1,6 +1,8 @@
 //! The network-config loader (v1/v2 YAML, or network_data.json when the first byte is odd),
 //! the interpreter and all three renderers on arbitrary input: errors are fine, panics and
-//! hangs are not, and every netplan file written must load back as YAML.
+//! hangs are not, every netplan file written must load back as YAML, and no rendered file
+//! may have a path that leaves its directory or a control character other than a newline
+//! (issue 16: names and values with separators must never reach a file).
 #![no_main]
 
 use egs_netconfig::{interpret, load, render, Fidelity, InputKind, MacNames, Renderer};
@@ -27,6 +29,16 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             };
             for file in render(&state, renderer, fidelity) {
+                assert!(
+                    !file.path.starts_with('/') && !file.path.split('/').any(|p| p == ".."),
+                    "a rendered path leaves its directory: {}",
+                    file.path
+                );
+                assert!(
+                    !file.contents.chars().any(|c| c.is_control() && c != '\n'),
+                    "a control character in {}",
+                    file.path
+                );
                 if renderer == Renderer::Netplan {
                     egs_cloudconfig::yaml::load(&file.contents, 0)
                         .expect("our netplan file is YAML");
