@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(resolved) = egs_sys::fs::resolve_in_root(&root, Path::new(&path)) else {
         return;
     };
-    assert!(resolved.starts_with(&root), "{path} resolved to {resolved:?}");
+    assert!(
+        resolved.starts_with(&root),
+        "{path} resolved to {resolved:?}"
+    );
     let real_root = std::fs::canonicalize(&root).unwrap();
     if let Ok(real) = std::fs::canonicalize(&resolved) {
         assert!(
