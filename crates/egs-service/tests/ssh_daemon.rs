@@ -923,11 +923,13 @@ fn hostile_clients() {
     let (closed, _) = until_closed(&mut stalled, Duration::from_secs(15));
     assert!(
         closed,
-        "a client stalled mid-kex is dropped after the grace time"
+        "a client stalled mid-kex is dropped (evicted by the flood, or at its deadline)"
     );
+    // The flood itself made room by evicting its oldest members (the staller among them);
+    // the newest 32 end with the grace time, which has not necessarily passed yet.
     let mut open = 0;
     for c in &mut flood {
-        if !until_closed(c, Duration::from_millis(300)).0 {
+        if !until_closed(c, Duration::from_secs(10)).0 {
             open += 1;
         }
     }
