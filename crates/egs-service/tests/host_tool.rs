@@ -14,6 +14,17 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+/// `egs-tool ARGS` for a host user whose home is `home` (its files under `home` alone).
+fn tool_as(home: &Path, args: &[&str]) -> (i32, String) {
+    common::code_and_output(
+        Command::new(common::binary("egs-tool"))
+            .env("HOME", home)
+            .env_remove("EGS_TOOL_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .args(args),
+    )
+}
+
 /// A daemon and a host user (own HOME) with an initialized egs-tool.
 struct Setup {
     daemon: Child,
@@ -34,13 +45,7 @@ impl Setup {
     }
 
     fn tool(&self, args: &[&str]) -> (i32, String) {
-        common::code_and_output(
-            Command::new(common::binary("egs-tool"))
-                .env("HOME", self.home())
-                .env_remove("EGS_TOOL_HOME")
-                .env_remove("XDG_DATA_HOME")
-                .args(args),
-        )
+        tool_as(&self.home(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -513,15 +518,7 @@ fn ssh_config_refuses_injection_and_escapes_percent() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let tool = |args: &[&str]| {
-        common::code_and_output(
-            Command::new(common::binary("egs-tool"))
-                .env("HOME", &home)
-                .env_remove("EGS_TOOL_HOME")
-                .env_remove("XDG_DATA_HOME")
-                .args(args),
-        )
-    };
+    let tool = |args: &[&str]| tool_as(&home, args);
     assert_eq!(tool(&["initialize"]).0, 0);
     let (code, out) = tool(&[
         "add-ssh-config",
