@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use egs_sys::lock::{lock, LockKind};
 
-use crate::record::{check, decode, split_records, upsert, RawRecord, RECORD_SIZE};
+use crate::record::{check, decode, decode_records, split_records, upsert, RawRecord, RECORD_SIZE};
 use crate::store::{Change, KvpError, KvpStore, Listing, Plan, PoolId};
 
 /// Where a Linux guest's pool files are.
@@ -81,7 +81,7 @@ impl KvpStore for PoolFiles {
     /// Under both exclusive locks; the file is rewritten in place and synced.
     fn edit(&self, pool: PoolId, plan: &mut Plan<'_>) -> Result<(), KvpError> {
         self.rewrite(pool, |raw| {
-            let (records, problems) = decode(&concat(raw));
+            let (records, problems) = decode_records(raw);
             let changes = plan(&Listing { records, problems })?;
             Change::check_all(&changes)?;
             for change in &changes {
@@ -116,14 +116,6 @@ impl KvpStore for PoolFiles {
     }
 }
 
-fn concat(records: &[RawRecord]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * RECORD_SIZE);
-    for r in records {
-        out.extend_from_slice(r.bytes());
-    }
-    out
-}
-
 impl PoolFiles {
     /// Reads the records of `pool` under both exclusive locks, lets `change` change them
     /// and, when it says it did, rewrites the file in place and syncs it. A torn file is
@@ -156,7 +148,10 @@ impl PoolFiles {
         if !change(&mut raw)? {
             return Ok(());
         }
-        let out = concat(&raw);
+        let mut out = Vec::with_capacity(raw.len() * RECORD_SIZE);
+        for record in &raw {
+            out.extend_from_slice(record.bytes());
+        }
         let mut file: &File = &locked;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&out).map_err(io)?;

@@ -107,6 +107,18 @@ pub fn split_records(data: &[u8]) -> (Vec<RawRecord>, usize) {
 /// Decodes pool bytes: the records that decode, and a description of each that does not.
 pub fn decode(data: &[u8]) -> (Vec<Record>, Vec<String>) {
     let (raw, tail) = split_records(data);
+    let (records, mut problems) = decode_records(&raw);
+    if tail > 0 {
+        problems.push(format!(
+            "torn record: {tail} trailing bytes at offset {}",
+            raw.len() * RECORD_SIZE
+        ));
+    }
+    (records, problems)
+}
+
+/// Decodes whole records: the ones that decode, and a description of each that does not.
+pub fn decode_records(raw: &[RawRecord]) -> (Vec<Record>, Vec<String>) {
     let mut records = Vec::new();
     let mut problems = Vec::new();
     for (index, r) in raw.iter().enumerate() {
@@ -126,12 +138,6 @@ pub fn decode(data: &[u8]) -> (Vec<Record>, Vec<String>) {
                 index * RECORD_SIZE
             )),
         }
-    }
-    if tail > 0 {
-        problems.push(format!(
-            "torn record: {tail} trailing bytes at offset {}",
-            raw.len() * RECORD_SIZE
-        ));
     }
     (records, problems)
 }

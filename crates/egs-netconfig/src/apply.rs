@@ -113,10 +113,7 @@ pub fn apply(
 /// are followed inside it (a link in the image cannot send a file outside); the running
 /// system's links are its own.
 fn below(root: &Path, relative: &str) -> Result<PathBuf, ApplyError> {
-    if root == Path::new("/") {
-        return Ok(root.join(relative));
-    }
-    egs_sys::fs::resolve_in_root(root, Path::new(relative))
+    egs_sys::fs::below_root(root, Path::new(relative))
         .map_err(|e| ApplyError::Io(root.join(relative), e))
 }
 

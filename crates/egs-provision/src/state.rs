@@ -124,22 +124,16 @@ impl OutsideRoot {
 impl Layout {
     /// The layout for `root`; `state` overrides the state directory (all state moves).
     pub fn new(root: &Path, state: Option<&Path>) -> Layout {
-        let layout = Layout {
-            root: root.to_path_buf(),
-            state: PathBuf::new(),
-            logs: PathBuf::new(),
-        };
+        // A path that cannot be resolved (a link loop) fails the same way when it is used.
         let below = |path: &str| {
-            layout
-                .host(path)
-                .unwrap_or_else(|_| root.join(path.trim_start_matches('/')))
+            egs_sys::fs::below_root(root, Path::new(path)).unwrap_or_else(|_| root.join(path))
         };
         Layout {
+            root: root.to_path_buf(),
             state: state
                 .map(Path::to_path_buf)
-                .unwrap_or_else(|| below("/var/lib/eryph/provisioning")),
-            logs: below("/var/log/eryph/guest-services"),
-            ..layout
+                .unwrap_or_else(|| below("var/lib/eryph/provisioning")),
+            logs: below("var/log/eryph/guest-services"),
         }
     }
 
@@ -153,18 +147,7 @@ impl Layout {
         if !path.has_root() || path.components().any(|c| c == Component::ParentDir) {
             return Err(OutsideRoot::not_absolute(absolute));
         }
-        if self.root == Path::new("/") {
-            // The running system: its links are the system's own.
-            return Ok(self.root.join(
-                path.components()
-                    .filter_map(|c| match c {
-                        Component::Normal(name) => Some(name),
-                        _ => None,
-                    })
-                    .collect::<PathBuf>(),
-            ));
-        }
-        egs_sys::fs::resolve_in_root(&self.root, path).map_err(|e| OutsideRoot {
+        egs_sys::fs::below_root(&self.root, path).map_err(|e| OutsideRoot {
             path: absolute.to_string(),
             reason: format!("cannot be resolved inside the system root: {e}"),
         })

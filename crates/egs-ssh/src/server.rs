@@ -225,15 +225,9 @@ impl Connection {
         }
     }
 
-    /// Whether `user` may log in with `key` signing with `algorithm`, and why (or why not),
-    /// given the authorized keys of each source.
-    fn check_key(
-        &self,
-        user: &str,
-        key: &russh::keys::PublicKey,
-        algorithm: &Algorithm,
-        sources: Vec<(String, String)>,
-    ) -> KeyCheck {
+    /// Why `user` may not log in with a key signing with `algorithm`, before any key is
+    /// looked at (`None`: look at the keys).
+    fn refusal_before_keys(&self, user: &str, algorithm: &Algorithm) -> Option<KeyCheck> {
         // Test-only hook: a connection whose handler panics.
         #[cfg(test)]
         if user == tests::PANIC_USER {
@@ -241,16 +235,21 @@ impl Connection {
             panic!("injected for the test");
         }
         if user != USER {
-            return KeyCheck::Refused(format!(
+            return Some(KeyCheck::Refused(format!(
                 "user '{}' (only '{USER}' may log in)",
                 user.escape_default()
-            ));
+            )));
         }
         if !strong_signature(algorithm) {
-            return KeyCheck::Refused(format!(
+            return Some(KeyCheck::Refused(format!(
                 "signature algorithm {algorithm} (SHA-1 RSA and DSA are refused)"
-            ));
+            )));
         }
+        None
+    }
+
+    /// Whether `key` is authorized by one of `sources` (and unexpired), and by which.
+    fn check_key(key: &russh::keys::PublicKey, sources: Vec<(String, String)>) -> KeyCheck {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -293,8 +292,12 @@ impl Connection {
     ) -> Auth {
         self.kex_finished();
         let fingerprint = key.fingerprint(HashAlg::Sha256);
-        let sources = self.key_sources().await;
-        match self.check_key(user, key, algorithm, sources) {
+        // The key files are read only for a request that could succeed.
+        let verdict = match self.refusal_before_keys(user, algorithm) {
+            Some(refusal) => refusal,
+            None => Self::check_key(key, self.key_sources().await),
+        };
+        match verdict {
             KeyCheck::Accepted(source) if signed => {
                 tracing::info!(target: AUDIT, parent: &self.span, %fingerprint, %algorithm, %source, "authenticated as {USER}");
                 self.answer(true)
@@ -886,7 +889,7 @@ mod tests {
         result.success()
     }
 
-    /// The user name that makes a connection's handler panic (see `check_key`).
+    /// The user name that makes a connection's handler panic (see `refusal_before_keys`).
     pub(super) const PANIC_USER: &str = "panic-for-test";
     /// Set by the hook just before it panics.
     pub(super) static PANICKED: AtomicBool = AtomicBool::new(false);

@@ -55,6 +55,17 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
     Ok(root.join(resolved.iter().collect::<PathBuf>()))
 }
 
+/// Where `path` (read from the root: `/etc/x`, `etc/x`) lands for the system at `root`.
+/// For the running system (`root` is `/`) it is the path as it is: its links are the
+/// system's own (and an atomic write replaces a final link rather than following it).
+/// Below any other root, links are followed inside it ([`resolve_in_root`]).
+pub fn below_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
+    if root == Path::new("/") {
+        return Ok(root.join(names(path).collect::<PathBuf>()));
+    }
+    resolve_in_root(root, path)
+}
+
 /// The names of a path's components (`.`, roots and prefixes dropped; `..` kept).
 fn names(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     path.components().filter_map(|c| match c {

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-
 use std::time::{Instant, SystemTime};
 
 use egs_cloudconfig::schema::{CloudConfig, Severity, User};
@@ -113,10 +112,10 @@ pub fn system_boot_id() -> String {
 /// Runs provisioning.
 pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let layout = Layout::new(&opts.root, opts.state_dir.as_deref());
-    let system = crate::system::for_layout(layout.clone());
+    let system = crate::system::for_layout(layout);
     let (settings, settings_problem) = crate::settings::load(system.as_ref());
     let boot_id = opts.boot_id.clone().unwrap_or_else(system_boot_id);
-    let previous: RunState = read_json(&layout.state_file())?.unwrap_or_default();
+    let previous: RunState = read_json(&system.layout().state_file())?.unwrap_or_default();
     let style = key_style(opts, &settings, system.as_ref());
     let mut kvp = Kvp::open(opts.kvp.as_ref(), style);
     if opts.dry_run {
@@ -127,7 +126,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     }
     let search_started = Instant::now();
     let Some(ds) = sources::find_datasource(opts, &settings)? else {
-        return no_datasource(opts, &layout, previous, boot_id);
+        return no_datasource(opts, system.layout(), previous, boot_id);
     };
     let new_instance = previous.instance_id.as_deref() != Some(ds.instance_id.as_str());
     let stages: Vec<Stage> = Stage::ALL
@@ -140,7 +139,6 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
         failed: Vec::new(),
         log: Vec::new(),
         opts,
-        layout,
         system,
         boot_id,
         kvp,
@@ -188,7 +186,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult, RunError> {
     let default_user = run.default_user(&settings, &ds);
     if opts.dry_run {
         return Ok(RunResult::Plan(plan::plan(
-            &run.layout,
+            run.system.layout(),
             &ds,
             &user_data,
             &run.log,
@@ -335,7 +333,7 @@ struct Inputs<'a> {
 /// One run in progress.
 struct Run<'o> {
     opts: &'o RunOptions,
-    layout: Layout,
+    /// The system, and with it the layout (`system.layout()`).
     system: Box<dyn System>,
     boot_id: String,
     kvp: Kvp,
@@ -355,7 +353,7 @@ impl Run<'_> {
             return Ok(());
         }
         self.state.updated = now();
-        write_json(&self.layout.state_file(), &self.state, 0o600)?;
+        write_json(&self.system.layout().state_file(), &self.state, 0o600)?;
         Ok(())
     }
 
@@ -364,7 +362,7 @@ impl Run<'_> {
         if self.opts.dry_run {
             return Ok(());
         }
-        let dir = self.layout.instance(&ds.instance_id);
+        let dir = self.system.layout().instance(&ds.instance_id);
         create_private_dir(&dir).map_err(|e| StateError::io(&dir, e))?;
         for (name, data) in [
             ("user-data.txt", &ds.user_data),
@@ -382,8 +380,12 @@ impl Run<'_> {
     /// with the status `error` (the errors are returned).
     fn read_user_data(&mut self, ds: &DataSourceResult) -> Result<UserData, Vec<String>> {
         let fetcher = UrlFetcher {
-            once_cache: (!self.opts.dry_run)
-                .then(|| self.layout.instance(&ds.instance_id).join("urlcache")),
+            once_cache: (!self.opts.dry_run).then(|| {
+                self.system
+                    .layout()
+                    .instance(&ds.instance_id)
+                    .join("urlcache")
+            }),
             ..UrlFetcher::default()
         };
         let result = process(
@@ -481,7 +483,8 @@ impl Run<'_> {
     fn run_module(&mut self, module: &Module, inputs: &Inputs) -> Result<bool, RunError> {
         let instance_id = &inputs.datasource.instance_id;
         let semaphore = self
-            .layout
+            .system
+            .layout()
             .semaphore(instance_id, module.name, module.frequency);
         let recorded: Option<Semaphore> = semaphore
             .as_deref()
@@ -647,7 +650,7 @@ impl Run<'_> {
         self.state.status = RunStatus::RebootPending;
         self.save()?;
         self.kvp.state(ProvisioningState::RebootPending);
-        append_log(&self.layout, &self.log);
+        append_log(self.system.layout(), &self.log);
         self.system
             .power(
                 PowerAction::Reboot,
@@ -677,7 +680,7 @@ impl Run<'_> {
         };
         self.save()?;
         self.kvp.state(self.state.status.kvp_state());
-        append_log(&self.layout, &self.log);
+        append_log(self.system.layout(), &self.log);
         Ok(if self.failed.is_empty() {
             RunResult::Done
         } else {
@@ -709,7 +712,7 @@ mod tests {
             root: dir.path().to_path_buf(),
             ..RunOptions::default()
         };
-        let layout = Layout::new(dir.path(), None);
+
         let ds = DataSourceResult {
             instance_id: "iid-panic".into(),
             ..DataSourceResult::default()
@@ -723,8 +726,7 @@ mod tests {
         };
         let mut run = Run {
             opts: &opts,
-            system: crate::system::for_layout(layout.clone()),
-            layout,
+            system: crate::system::for_layout(Layout::new(dir.path(), None)),
             boot_id: "boot".into(),
             kvp: Kvp { reporter: None },
             state: RunState::default(),
