@@ -153,6 +153,7 @@ fn load_yaml(input: &str, text: &str) -> Result<Option<NetworkConfig>, NetConfig
         max_bytes: MAX_INPUT_BYTES,
         max_depth: MAX_DEPTH,
         max_alias_expansion: 10_000,
+        max_nodes: 100_000,
     };
     let node = yaml::load_with_limits(text, 0, &limits).map_err(|e| {
         NetConfigError::new(

@@ -64,6 +64,10 @@ pub struct Limits {
     pub max_depth: usize,
     /// How many nodes aliases and merge keys may add beyond the document's own nodes.
     pub max_alias_expansion: usize,
+    /// How many nodes (scalars, sequences, mappings) the document itself may have: what
+    /// bounds the memory of a document of many tiny items (each costs a few hundred bytes
+    /// once loaded and checked, far more than its two or three characters of text).
+    pub max_nodes: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +76,7 @@ impl Default for Limits {
             max_bytes: 16 * 1024 * 1024,
             max_depth: 200,
             max_alias_expansion: 100_000,
+            max_nodes: 200_000,
         }
     }
 }
@@ -305,7 +310,7 @@ impl<'a> Composer<'a> {
                             text: text.into_owned(),
                             plain: style == ScalarStyle::Plain,
                         },
-                    );
+                    )?;
                     self.register_anchor(anchor, id, &span)?;
                     self.open[id] = false;
                     Some(id)
@@ -330,7 +335,7 @@ impl<'a> Composer<'a> {
                     } else {
                         RawKind::Map(Vec::new())
                     };
-                    let id = self.push(origin, tag.map(|t| full_tag(&t)), kind);
+                    let id = self.push(origin, tag.map(|t| full_tag(&t)), kind)?;
                     self.register_anchor(anchor, id, &span)?;
                     let flow = stack.last().is_some_and(Frame::is_flow) || self.opens_flow(&span);
                     stack.push(if is_seq {
@@ -398,10 +403,24 @@ impl<'a> Composer<'a> {
         }
     }
 
-    fn push(&mut self, origin: Origin, tag: Option<String>, kind: RawKind) -> usize {
+    fn push(
+        &mut self,
+        origin: Origin,
+        tag: Option<String>,
+        kind: RawKind,
+    ) -> Result<usize, YamlError> {
+        if self.nodes.len() >= self.limits.max_nodes {
+            return Err(YamlError::at(
+                origin,
+                format!(
+                    "the document has more than {} nodes (scalars, sequences and mappings)",
+                    self.limits.max_nodes
+                ),
+            ));
+        }
         self.nodes.push(RawNode { origin, tag, kind });
         self.open.push(true);
-        self.nodes.len() - 1
+        Ok(self.nodes.len() - 1)
     }
 
     /// Records an anchor; PyYAML refuses a second anchor with the same name.
@@ -768,6 +787,25 @@ mod tests {
         }
         assert!(load_err(&bomb).message.contains("alias bomb"));
         assert!(load_err("&a [*a]\n").message.contains("recursive"));
+    }
+
+    #[test]
+    fn documents_of_too_many_nodes_are_refused_where_the_limit_is_crossed() {
+        let limits = Limits {
+            max_nodes: 1_000,
+            ..Limits::default()
+        };
+        // A mapping, its key, the sequence and its items: 3 + items nodes.
+        let doc = |items: usize| format!("runcmd: [{}]\n", vec!["a"; items].join(", "));
+        let at_limit = load_with_limits(&doc(997), 0, &limits).unwrap().unwrap();
+        assert_eq!(at_limit.as_map().unwrap().len(), 1);
+        let err = load_with_limits(&doc(998), 0, &limits).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 9 + 997 * 3 + 1), "{err}");
+        assert!(err.message.contains("more than 1000 nodes"), "{err}");
+        // The default bound: the figure the README gives for `validate`'s memory.
+        let many = format!("runcmd:\n{}", "- a\n".repeat(200_000));
+        let err = load(&many, 0).unwrap_err();
+        assert!(err.message.contains("more than 200000 nodes"), "{err}");
     }
 
     #[test]
