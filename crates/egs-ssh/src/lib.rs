@@ -7,6 +7,7 @@ pub mod client;
 pub mod control;
 pub mod forward;
 pub mod host_key;
+pub mod input;
 
 pub mod server;
 pub mod session;

@@ -32,6 +32,7 @@ use tracing::Instrument;
 use crate::admission::{Admission, Admitted, Ticket, Watch};
 use crate::authorized::parse;
 use crate::forward::RemoteForwards;
+use crate::input::Flow;
 use crate::session::{PtyRequest, SessionChannel};
 use crate::shell;
 use egs_kvp::store::{KvpStore, PoolId};
@@ -187,6 +188,8 @@ pub struct Connection {
     preauth: Option<Ticket>,
     authenticated: Arc<AtomicBool>,
     sessions: HashMap<ChannelId, SessionChannel>,
+    /// Its sessions' unread input and waiting output.
+    flow: Arc<Flow>,
     /// Session channels not yet claimed by a request; the `sftp` subsystem takes its own.
     unclaimed: HashMap<ChannelId, Channel<Msg>>,
     remote_forwards: RemoteForwards,
@@ -218,6 +221,7 @@ impl Connection {
             preauth,
             authenticated,
             sessions: HashMap::new(),
+            flow: Arc::default(),
             unclaimed: HashMap::new(),
             remote_forwards: RemoteForwards::default(),
             kinds: HashMap::new(),
@@ -331,7 +335,7 @@ impl Connection {
         let started = self
             .sessions
             .get_mut(&channel)
-            .map(|s| s.start(&argv, channel, handle));
+            .map(|s| s.start(&argv, channel, handle, &self.flow));
         match started {
             Some(Ok(())) => session.channel_success(channel),
             _ => session.channel_failure(channel),

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use russh::server::Handle;
 use russh::ChannelId;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Child;
 
 use egs_sys::{process, pty};
+
+use crate::input::{Flow, InputQueue, Sink};
 
 /// How long a PTY session's output is still read after its process ended (background
 /// processes may hold the terminal open; the original waits 1 s too).
@@ -43,35 +45,6 @@ pub struct PtyRequest {
     pub size: pty::Size,
 }
 
-/// Client data queued for the process, at most this many packets (≤ 32 KiB each): the
-/// queue keeps the connection's loop from waiting on a process that is itself waiting for
-/// its output to be sent (an echoing `cat`), while bounding memory per channel.
-const INPUT_QUEUE: usize = 512;
-
-/// Where a process reads its input from.
-enum Input {
-    Pipe(ChildStdin),
-    Pty(pty::Master),
-}
-
-/// Starts the task that feeds `input` from a queue; dropping the sender ends the input
-/// (EOF for a pipe).
-fn feed(mut input: Input) -> tokio::sync::mpsc::Sender<Vec<u8>> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
-    tokio::spawn(async move {
-        while let Some(data) = rx.recv().await {
-            let written = match &mut input {
-                Input::Pipe(stdin) => stdin.write_all(&data).await,
-                Input::Pty(master) => master.write_all(&data).await,
-            };
-            if written.is_err() {
-                return;
-            }
-        }
-    });
-    tx
-}
-
 /// The state of one session channel.
 #[derive(Default)]
 pub struct SessionChannel {
@@ -80,7 +53,7 @@ pub struct SessionChannel {
     client_shell_args: Option<String>,
     /// The terminal asked for with `pty-req`, if any.
     pub pty: Option<PtyRequest>,
-    input: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    input: Option<InputQueue>,
     piped: bool,
     master: Option<pty::Master>,
     pid: Option<u32>,
@@ -116,8 +89,15 @@ impl SessionChannel {
     }
 
     /// Starts `argv` (on the PTY if one was requested) and a task that carries its output
-    /// and, at the end, its exit status, EOF and close.
-    pub fn start(&mut self, argv: &[String], id: ChannelId, handle: Handle) -> std::io::Result<()> {
+    /// and, at the end, its exit status, EOF and close. Its input and output take part in
+    /// the connection's `flow`.
+    pub fn start(
+        &mut self,
+        argv: &[String],
+        id: ChannelId,
+        handle: Handle,
+        flow: &Arc<Flow>,
+    ) -> std::io::Result<()> {
         if self.started() {
             return Err(std::io::Error::other(
                 "a process already runs on this channel",
@@ -130,9 +110,14 @@ impl SessionChannel {
             env.push(("TERM".into(), request.term.clone()));
             let (master, child) = pty::spawn(argv, &env, &home(), request.size)?;
             self.pid = child.id();
-            self.input = Some(feed(Input::Pty(master.clone())));
+            self.input = Some(InputQueue::start(Sink::Pty(master.clone()), flow.clone()));
             self.master = Some(master.clone());
-            tokio::spawn(finish_pty(child, master, id, handle, running));
+            let output = Output {
+                handle,
+                id,
+                flow: flow.clone(),
+            };
+            tokio::spawn(finish_pty(child, master, output, running));
         } else {
             let mut command = tokio::process::Command::new(&argv[0]);
             command
@@ -146,17 +131,26 @@ impl SessionChannel {
             process::own_process_group(&mut command);
             let mut child = command.spawn()?;
             self.pid = child.id();
-            self.input = child.stdin.take().map(|stdin| feed(Input::Pipe(stdin)));
+            self.input = child
+                .stdin
+                .take()
+                .map(|stdin| InputQueue::start(Sink::Pipe(stdin), flow.clone()));
             self.piped = true;
-            tokio::spawn(finish_piped(child, id, handle, running));
+            let output = Output {
+                handle,
+                id,
+                flow: flow.clone(),
+            };
+            tokio::spawn(finish_piped(child, output, running));
         }
         Ok(())
     }
 
-    /// Client data to the process (queued); dropped once the process stops reading.
+    /// Client data to the process (queued, waiting while the channel or connection holds
+    /// as much unread input as it may); dropped once the process stops reading.
     pub async fn input(&mut self, data: &[u8]) {
         if let Some(queue) = &self.input {
-            if queue.send(data.to_vec()).await.is_err() {
+            if queue.push(data).await.is_err() {
                 self.input = None;
             }
         }
@@ -250,36 +244,57 @@ async fn report_exit(
     let _ = handle.close(id).await;
 }
 
-async fn finish_piped(mut child: Child, id: ChannelId, handle: Handle, running: Arc<AtomicBool>) {
+/// Where a process's output goes: its channel, as part of the connection's flow.
+#[derive(Clone)]
+struct Output {
+    handle: Handle,
+    id: ChannelId,
+    flow: Arc<Flow>,
+}
+
+impl Output {
+    /// Hands `data` to the connection (stderr as extended data 1); false once the channel
+    /// is gone.
+    async fn send(&self, data: Vec<u8>, stderr: bool) -> bool {
+        let _waiting = self.flow.carrying();
+        let sent = if stderr {
+            self.handle.extended_data(self.id, 1, data).await
+        } else {
+            self.handle.data(self.id, data).await
+        };
+        sent.is_ok()
+    }
+}
+
+async fn finish_piped(mut child: Child, output: Output, running: Arc<AtomicBool>) {
     let stdout = child
         .stdout
         .take()
-        .map(|s| tokio::spawn(pump(s, handle.clone(), id, false)));
+        .map(|s| tokio::spawn(pump(s, output.clone(), false)));
     let stderr = child
         .stderr
         .take()
-        .map(|s| tokio::spawn(pump(s, handle.clone(), id, true)));
+        .map(|s| tokio::spawn(pump(s, output.clone(), true)));
     for pump in [stdout, stderr].into_iter().flatten() {
         let _ = pump.await;
     }
     let status = child.wait().await;
     running.store(false, Ordering::SeqCst);
-    report_exit(status, id, &handle).await;
+    report_exit(status, output.id, &output.handle).await;
 }
 
 async fn finish_pty(
     mut child: Child,
     master: pty::Master,
-    id: ChannelId,
-    handle: Handle,
+    output: Output,
     running: Arc<AtomicBool>,
 ) {
-    let mut output = tokio::spawn({
-        let handle = handle.clone();
+    let mut carried = tokio::spawn({
+        let output = output.clone();
         async move {
             let mut buf = vec![0u8; 32 * 1024];
             while let Ok(n @ 1..) = master.read(&mut buf).await {
-                if handle.data(id, buf[..n].to_vec()).await.is_err() {
+                if !output.send(buf[..n].to_vec(), false).await {
                     return;
                 }
             }
@@ -287,34 +302,23 @@ async fn finish_pty(
     });
     let status = tokio::select! {
         status = child.wait() => {
-            if tokio::time::timeout(PTY_DRAIN, &mut output).await.is_err() {
-                output.abort();
+            if tokio::time::timeout(PTY_DRAIN, &mut carried).await.is_err() {
+                carried.abort();
             }
             status
         }
-        _ = &mut output => child.wait().await,
+        _ = &mut carried => child.wait().await,
     };
     running.store(false, Ordering::SeqCst);
-    report_exit(status, id, &handle).await;
+    report_exit(status, output.id, &output.handle).await;
 }
 
-/// Copies a child's output to the channel (stderr as extended data 1), in order.
-async fn pump<R: AsyncRead + Unpin>(mut from: R, handle: Handle, id: ChannelId, stderr: bool) {
+/// Copies a process's output to the channel (stderr as extended data 1), in order.
+async fn pump<R: AsyncRead + Unpin>(mut from: R, output: Output, stderr: bool) {
     let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let data = buf[..n].to_vec();
-                let sent = if stderr {
-                    handle.extended_data(id, 1, data).await
-                } else {
-                    handle.data(id, data).await
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        if !output.send(buf[..n].to_vec(), stderr).await {
+            return;
         }
     }
 }
