@@ -1024,6 +1024,60 @@ fn unread_input_is_bounded_and_nothing_is_lost() {
     );
 }
 
+/// paramiko asks for the `ssh-userauth` service again before each attempt, which russh
+/// does not answer: after a refused key the daemon ends the connection at once, with the
+/// reason in the log, instead of leaving paramiko waiting for the login grace time (30 s).
+/// Given only the egs key, paramiko logs in and runs a command.
+#[test]
+fn paramiko_logs_in_and_fails_fast_after_a_refused_key() {
+    let server = start("tcp:127.0.0.1:0", "");
+    let port = server.address.rsplit(':').next().unwrap();
+    let script = r#"
+import sys, time, paramiko
+port, keys = int(sys.argv[1]), sys.argv[2:]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+started = time.monotonic()
+try:
+    client.connect("127.0.0.1", port=port, username="egs", key_filename=keys,
+                   look_for_keys=False, allow_agent=False, timeout=10, auth_timeout=60)
+    _, out, _ = client.exec_command("echo hello from egs")
+    print("ok", out.read().decode().strip())
+except paramiko.AuthenticationException as e:
+    print("refused after %.1f s: %s" % (time.monotonic() - started, e))
+"#;
+    let paramiko = |keys: &[&str]| {
+        let mut command = Command::new("python3");
+        command.args(["-c", script, port]);
+        for key in keys {
+            command.arg(server.dir.path().join(key));
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(paramiko(&["client"]), "ok hello from egs");
+    let refused = paramiko(&["stranger", "client"]);
+    let seconds: f64 = refused
+        .strip_prefix("refused after ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{refused}"));
+    assert!(
+        seconds < 10.0,
+        "failed fast, not at the grace time: {refused}"
+    );
+    let log = std::fs::read_to_string(server.dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("the client (paramiko) asked for the ssh-userauth service again"),
+        "{log}"
+    );
+}
+
 /// RSA client keys work with the real OpenSSH client, which signs with SHA-2 because our
 /// `server-sig-algs` leaves out `ssh-rsa` (it will not even offer SHA-1 to us, so the
 /// refusal of `ssh-rsa` signatures is tested in-process in `egs_ssh::server`).

@@ -8,6 +8,7 @@ pub mod control;
 pub mod forward;
 pub mod host_key;
 pub mod input;
+pub mod quirks;
 
 pub mod server;
 pub mod session;

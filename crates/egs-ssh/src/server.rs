@@ -33,6 +33,7 @@ use crate::admission::{Admission, Admitted, Ticket, Watch};
 use crate::authorized::parse;
 use crate::forward::RemoteForwards;
 use crate::input::Flow;
+use crate::quirks::{Attempts, Identification, PARAMIKO_REPEAT, REPEAT_WAIT};
 use crate::session::{PtyRequest, SessionChannel};
 use crate::shell;
 use egs_kvp::store::{KvpStore, PoolId};
@@ -187,6 +188,8 @@ pub struct Connection {
     settings: Arc<Settings>,
     preauth: Option<Ticket>,
     authenticated: Arc<AtomicBool>,
+    /// Its authentication attempts, as answered (for [`crate::quirks`]).
+    attempts: Arc<Attempts>,
     sessions: HashMap<ChannelId, SessionChannel>,
     /// Its sessions' unread input and waiting output.
     flow: Arc<Flow>,
@@ -215,11 +218,13 @@ impl Connection {
         settings: Arc<Settings>,
         preauth: Option<Ticket>,
         authenticated: Arc<AtomicBool>,
+        attempts: Arc<Attempts>,
     ) -> Self {
         Self {
             settings,
             preauth,
             authenticated,
+            attempts,
             sessions: HashMap::new(),
             flow: Arc::default(),
             unclaimed: HashMap::new(),
@@ -315,6 +320,7 @@ impl Connection {
     }
 
     fn answer(&mut self, allowed: bool) -> Auth {
+        self.attempts.answered(!allowed);
         if allowed {
             Auth::Accept
         } else {
@@ -693,7 +699,8 @@ impl russh::server::Handler for Connection {
 }
 
 /// A stream that fails its reads once the login grace time has passed without
-/// authentication, which ends the connection wherever it stalls (banner, kex, auth).
+/// authentication, which ends the connection wherever it stalls (banner, kex, auth); and
+/// at once for a client [`crate::quirks`] knows would otherwise wait for it.
 struct Grace<S> {
     inner: S,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -701,6 +708,44 @@ struct Grace<S> {
     kex_deadline: Pin<Box<tokio::time::Sleep>>,
     kex: Option<Watch>,
     authenticated: Arc<AtomicBool>,
+    identification: Identification,
+    attempts: Arc<Attempts>,
+    /// Armed when a paramiko client sends something after the refusal of this attempt.
+    repeat: Option<(u64, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+impl<S> Grace<S> {
+    /// Whether a paramiko client, after a refused attempt, sent something (its repeated
+    /// service request) and made no new attempt within [`REPEAT_WAIT`].
+    fn paramiko_waits_for_an_answer(&mut self, cx: &mut Context<'_>) -> bool {
+        let refused = self.attempts.refused();
+        match &mut self.repeat {
+            Some((attempt, deadline)) if refused == Some(*attempt) => {
+                deadline.as_mut().poll(cx).is_ready()
+            }
+            Some(_) => {
+                self.repeat = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Notes bytes the client sent: its identification, and a paramiko client's packet
+    /// after a refusal.
+    fn received(&mut self, bytes: &[u8], cx: &mut Context<'_>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.identification.observe(bytes);
+        if let (Some(attempt), None) = (self.attempts.refused(), &self.repeat) {
+            if self.identification.is_paramiko() {
+                let mut deadline = Box::pin(tokio::time::sleep(REPEAT_WAIT));
+                let _ = deadline.as_mut().poll(cx);
+                self.repeat = Some((attempt, deadline));
+            }
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Grace<S> {
@@ -723,6 +768,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Grace<S> {
                     "no key exchange within its deadline",
                 )));
             }
+            if self.paramiko_waits_for_an_answer(cx) {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    PARAMIKO_REPEAT,
+                )));
+            }
+            let before = buf.filled().len();
+            let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if let Poll::Ready(Ok(())) = read {
+                self.received(&buf.filled()[before..], cx);
+            }
+            return read;
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -810,6 +867,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
     preauth: Option<Ticket>,
 ) {
     let authenticated = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(Attempts::default());
     let watch = preauth.as_ref().map(Ticket::watch);
     let stream = Grace {
         inner: stream,
@@ -817,8 +875,11 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static
         kex_deadline: Box::pin(tokio::time::sleep(settings.limits.kex_grace)),
         kex: watch.clone(),
         authenticated: authenticated.clone(),
+        identification: Identification::default(),
+        attempts: attempts.clone(),
+        repeat: None,
     };
-    let handler = Connection::new(settings, preauth, authenticated.clone());
+    let handler = Connection::new(settings, preauth, authenticated.clone(), attempts);
     let run = async {
         match russh::server::run_stream(config, stream, handler).await {
             Ok(running) => running.await,
