@@ -19,7 +19,7 @@ fn settings() -> &'static (Arc<Settings>, Arc<russh::server::Config>, tokio::run
         let host_key = egs_ssh::host_key::load_or_create(&dir.join("private/key")).unwrap();
         let settings = Arc::new(Settings {
             authorized_keys: dir.join("id_egs.pub"),
-            kvp_dir: None,
+            kvp: None,
             kvp_auth: false,
             port_forwarding: false,
             host_keys: vec![host_key],
