@@ -182,21 +182,13 @@ pub struct Sftp {
 
 const CHUNK: usize = 256 * 1024;
 
+/// A temporary name beside `target` in the guest: `dir/.name.egs-upload-<random>`. A
+/// Windows guest's names may separate with `\` (`C:\x`) as well as `/`.
 fn temp_name(target: &str) -> String {
-    let (dir, name) = target.rsplit_once('/').unwrap_or(("", target));
+    let (dir, name) = target.split_at(target.rfind(['/', '\\']).map_or(0, |i| i + 1));
     let mut nonce = [0u8; 4];
     let _ = getrandom::fill(&mut nonce);
     let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let prefix = if dir.is_empty() && target.starts_with('/') {
-        "/"
-    } else {
-        ""
-    };
-    let dir = if dir.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{dir}/")
-    };
     format!("{dir}.{name}.egs-upload-{suffix}")
 }
 
@@ -459,5 +451,7 @@ mod tests {
         assert!(t.starts_with("/srv/data/.file.bin.egs-upload-"), "{t}");
         assert!(temp_name("file").starts_with(".file.egs-upload-"));
         assert!(temp_name("/file").starts_with("/.file.egs-upload-"));
+        assert!(temp_name(r"C:\users\x.bin").starts_with(r"C:\users\.x.bin.egs-upload-"));
+        assert!(temp_name("/C:/x.bin").starts_with("/C:/.x.bin.egs-upload-"));
     }
 }

@@ -28,12 +28,18 @@ pub fn accepted_env(name: &str) -> bool {
     matches!(name, "SHELL" | "SHELL_ARGS" | "LANG") || name.starts_with("LC_")
 }
 
-/// The service user's home, where sessions start (as OpenSSH's do): `$HOME`, else `/`.
+/// The service user's home, where sessions start (as OpenSSH's do): `$HOME` (on Windows
+/// `%USERPROFILE%`, LocalSystem's profile for the service), else the root (`/`, `C:\`).
 pub fn home() -> std::path::PathBuf {
-    std::env::var_os("HOME")
+    let (variable, root) = if egs_sys::WINDOWS {
+        ("USERPROFILE", "C:\\")
+    } else {
+        ("HOME", "/")
+    };
+    std::env::var_os(variable)
         .map(std::path::PathBuf::from)
         .filter(|h| h.is_absolute() && h.is_dir())
-        .unwrap_or_else(|| "/".into())
+        .unwrap_or_else(|| root.into())
 }
 
 /// A requested terminal.

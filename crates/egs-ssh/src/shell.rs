@@ -1,10 +1,13 @@
 //! Which shell a session runs, as the original chooses it, freshly for each session:
 //! the KVP override (`eryph:guest-services:shell` / `shell-args`, External pool), then
-//! `SHELL` / `SHELL_ARGS` sent with `env` (interactive sessions only), then the default —
-//! the service's `$SHELL`, else `/bin/bash`, else `/bin/sh` — as a login shell (`-l`,
-//! which OpenSSH users expect: profile read, PATH set). Commands (`exec`) run as
-//! `<shell> -c <command>` through the KVP override or the default shell, never through
-//! the client's `SHELL`, and without the override's arguments, as in the original.
+//! `SHELL` / `SHELL_ARGS` sent with `env` (interactive sessions only), then the default.
+//! On Linux the default is the service's `$SHELL`, else `/bin/bash`, else `/bin/sh`, as a
+//! login shell (`-l`, which OpenSSH users expect: profile read, PATH set); on Windows it is
+//! `powershell.exe -NoLogo` (Win32-OpenSSH users choose PowerShell as the default shell).
+//! Commands (`exec`) run as `<shell> <flag> <command>` through the KVP override or the
+//! default shell, never through the client's `SHELL`, and without the override's
+//! arguments, as in the original; the Windows default runs them as
+//! `powershell.exe -NoLogo -NoProfile -Command <command>`.
 
 use std::path::Path;
 
@@ -35,8 +38,17 @@ pub fn kvp_override(kvp: Option<&dyn KvpStore>) -> Option<Shell> {
     })
 }
 
+/// PowerShell, the default shell of Windows guests.
+const POWERSHELL: &str = "powershell.exe";
+
 /// The default shell for this service process.
 pub fn default_shell() -> Shell {
+    if egs_sys::WINDOWS {
+        return Shell {
+            program: POWERSHELL.into(),
+            args: vec!["-NoLogo".into()],
+        };
+    }
     let program = std::env::var("SHELL")
         .ok()
         .filter(|s| !s.trim().is_empty() && Path::new(s.trim()).is_absolute())
@@ -74,8 +86,14 @@ pub fn interactive(
 }
 
 /// argv for `exec`: `[shell, flag, command]`, the flag chosen by the shell's file name
-/// (`pwsh`/`powershell` → `-Command`, `cmd` → `/c`, else `-c`).
+/// (`pwsh`/`powershell` → `-Command`, `cmd` → `/c`, else `-c`); the Windows default
+/// shell also gets `-NoLogo -NoProfile`.
 pub fn exec_argv(kvp: Option<Shell>, command: &str) -> Vec<String> {
+    if kvp.is_none() && egs_sys::WINDOWS {
+        return [POWERSHELL, "-NoLogo", "-NoProfile", "-Command", command]
+            .map(String::from)
+            .to_vec();
+    }
     let program = kvp.map_or_else(|| default_shell().program, |s| s.program);
     let name = program
         .rsplit(['/', '\\'])
@@ -153,7 +171,22 @@ mod tests {
             args: vec![],
         };
         assert_eq!(exec_argv(Some(cmd), "dir")[1], "/c");
-        assert_eq!(exec_argv(None, "true")[1], "-c");
+        if egs_sys::WINDOWS {
+            assert_eq!(
+                exec_argv(None, "Get-Date"),
+                [
+                    "powershell.exe",
+                    "-NoLogo",
+                    "-NoProfile",
+                    "-Command",
+                    "Get-Date"
+                ]
+            );
+            assert_eq!(default_shell().args, ["-NoLogo"]);
+        } else {
+            assert_eq!(exec_argv(None, "true")[1], "-c");
+            assert_eq!(default_shell().args, ["-l"]);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The SFTP subsystem's filesystem layer (protocol version 3, as OpenSSH's `sftp-server`
 //! speaks it): files, directories, attributes, rename, symlinks, on the guest's real
-//! filesystem as the service's user. Relative paths start at the service's home.
+//! filesystem as the service's user. Relative paths start at the service's home; on
+//! Windows names look as Win32-OpenSSH presents them (`/C:/Users/…`, see [`paths`]).
 //! Extensions: `posix-rename@openssh.com` (rename over an existing file, which `egs-tool`
 //! uses to put a finished upload in place) and `fsync@openssh.com`.
 
@@ -14,6 +15,10 @@ use russh_sftp::protocol::{
 };
 use russh_sftp::server::StatusReply;
 
+pub mod paths;
+
+use paths::{Local, Style};
+
 /// Open handles per session (bounded, like OpenSSH's own table).
 const MAX_HANDLES: usize = 1024;
 /// The largest read answered at once.
@@ -25,6 +30,8 @@ enum Open {
     File(fs::File),
     /// Boxed: a Windows `ReadDir` holds a whole `WIN32_FIND_DATAW`.
     Dir(Option<Box<fs::ReadDir>>, PathBuf),
+    /// Windows' `/`: the drives, until listed.
+    Drives(Option<Vec<File>>),
 }
 
 /// One SFTP session.
@@ -75,10 +82,11 @@ impl Sftp {
         }
     }
 
-    /// The file a request names. The SFTP library decodes names that are not UTF-8
-    /// lossily (each bad byte becomes U+FFFD), so such a name could stand for a different
-    /// file (removing `victim\xff` would remove `victim\u{FFFD}`): it is refused instead.
-    fn path(&self, p: &str) -> Result<PathBuf, Failure> {
+    /// What a request's name stands for. The SFTP library decodes names that are not
+    /// UTF-8 lossily (each bad byte becomes U+FFFD), so such a name could stand for a
+    /// different file (removing `victim\xff` would remove `victim\u{FFFD}`): it is refused
+    /// instead.
+    fn target(&self, p: &str) -> Result<Local, Failure> {
         if p.contains('\u{FFFD}') {
             return Err(Failure(
                 StatusCode::Failure,
@@ -88,10 +96,19 @@ impl Sftp {
                 ),
             ));
         }
-        if p.is_empty() {
-            return Ok(self.home.clone());
+        paths::to_local(Style::NATIVE, &self.home, p)
+            .map_err(|message| Failure(StatusCode::NoSuchFile, message))
+    }
+
+    /// The file or directory a request names: anything but Windows' list of drives.
+    fn path(&self, p: &str) -> Result<PathBuf, Failure> {
+        match self.target(p)? {
+            Local::Path(path) => Ok(path),
+            Local::Drives => Err(Failure(
+                StatusCode::PermissionDenied,
+                format!("{p}: the list of drives is not a file or directory to change"),
+            )),
         }
-        Ok(self.home.join(p))
     }
 
     fn insert(&mut self, open: Open) -> Result<String, Failure> {
@@ -152,16 +169,37 @@ fn apply(path: &Path, attrs: &FileAttributes) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Lexical clean-up of an absolute path (`.`/`..` removed), for paths that do not exist.
+/// The attributes of Windows' `/`: a directory that can be listed, not changed.
+fn drives_attrs(id: u32) -> Attrs {
+    let attrs = FileAttributes {
+        permissions: Some(0o040555),
+        ..FileAttributes::default()
+    };
+    Attrs { id, attrs }
+}
+
+/// Windows' `/`: one directory entry per drive that is there (`C:`, …).
+fn drives() -> Vec<File> {
+    ('A'..='Z')
+        .map(|letter| format!("{letter}:"))
+        .filter_map(|drive| {
+            let meta = fs::metadata(format!("{drive}\\")).ok()?;
+            Some(File::new(drive, FileAttributes::from(&meta)))
+        })
+        .collect()
+}
+
+/// Lexical clean-up of an absolute path (`.`/`..` removed; a Windows drive kept), for
+/// paths that do not exist.
 fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
+    let mut out = PathBuf::new();
     for c in path.components() {
         match c {
             Component::ParentDir => {
                 out.pop();
             }
-            Component::Normal(n) => out.push(n),
-            _ => {}
+            Component::CurDir => {}
+            other => out.push(other),
         }
     }
     out
@@ -266,7 +304,9 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let path = self.path(&path)?;
+        let Local::Path(path) = self.target(&path)? else {
+            return Ok(drives_attrs(id));
+        };
         let meta = fs::symlink_metadata(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Attrs {
             id,
@@ -275,7 +315,9 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let path = self.path(&path)?;
+        let Local::Path(path) = self.target(&path)? else {
+            return Ok(drives_attrs(id));
+        };
         let meta = fs::metadata(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Attrs {
             id,
@@ -334,13 +376,24 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
-        let path = self.path(&path)?;
-        let entries = fs::read_dir(&path).map_err(|e| io_failure(&path, e))?;
-        let handle = self.insert(Open::Dir(Some(Box::new(entries)), path))?;
+        let open = match self.target(&path)? {
+            Local::Path(path) => {
+                let entries = fs::read_dir(&path).map_err(|e| io_failure(&path, e))?;
+                Open::Dir(Some(Box::new(entries)), path)
+            }
+            Local::Drives => Open::Drives(Some(drives())),
+        };
+        let handle = self.insert(open)?;
         Ok(Handle { id, handle })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
+        if let Some(Open::Drives(drives)) = self.handles.get_mut(&handle) {
+            return match drives.take() {
+                Some(files) if !files.is_empty() => Ok(Name { id, files }),
+                _ => Err(Failure(StatusCode::Eof, "end of directory".into())),
+            };
+        }
         let Some(Open::Dir(entries, dir)) = self.handles.get_mut(&handle) else {
             return Err(Failure(
                 StatusCode::Failure,
@@ -394,11 +447,16 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let path = self.path(&path)?;
-        let real = fs::canonicalize(&path).unwrap_or_else(|_| normalize(&path));
+        let name = match self.target(&path)? {
+            Local::Path(path) => {
+                let real = fs::canonicalize(&path).unwrap_or_else(|_| normalize(&path));
+                paths::to_name(Style::NATIVE, &real)
+            }
+            Local::Drives => "/".into(),
+        };
         Ok(Name {
             id,
-            files: vec![File::dummy(real.to_string_lossy())],
+            files: vec![File::dummy(name)],
         })
     }
 
@@ -425,7 +483,7 @@ impl russh_sftp::server::Handler for Sftp {
         let target = fs::read_link(&path).map_err(|e| io_failure(&path, e))?;
         Ok(Name {
             id,
-            files: vec![File::dummy(target.to_string_lossy())],
+            files: vec![File::dummy(paths::to_name(Style::NATIVE, &target))],
         })
     }
 
