@@ -24,20 +24,19 @@ const KEY_FEATURES: &str = "eryph:guest-services:features";
 /// Options of the daemon.
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
-    /// Where SSH listens: `vsock` (port 5002), `vsock:PORT`, `unix:PATH` or
-    /// `tcp:127.0.0.1:PORT` (development and tests).
-    #[arg(long, value_name = "ADDRESS", default_value = "vsock")]
+    /// Where SSH listens: `vsock` (port 5002; the default on Linux), `vsock:PORT`, `hv`
+    /// (the Hyper-V socket, service 0000138a-facb-11e6-bd58-64006a7986d3; the default on
+    /// Windows), `hv:VMID[:SERVICEID]`, `unix:PATH` or `tcp:127.0.0.1:PORT` (development
+    /// and tests).
+    #[arg(long, value_name = "ADDRESS", default_value = if egs_sys::WINDOWS { "hv" } else { "vsock" })]
     listen: String,
     /// Allow `--listen tcp:` on a non-loopback address.
     #[arg(long)]
     allow_remote_tcp: bool,
     /// Configuration directory (`service-control.conf`, `id_egs.pub`,
-    /// `private/egs_host_key`).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/etc/opt/eryph/guest-services"
-    )]
+    /// `private/egs_host_key`) [default: /etc/opt/eryph/guest-services on Linux,
+    /// %ProgramData%\eryph\guest-services on Windows].
+    #[arg(long, value_name = "DIR", default_value_os_t = egs_ssh::control::default_config_dir(), hide_default_value = true)]
     config_dir: PathBuf,
     /// Leave provisioning to its own boot units (`egs-provision-local.service`,
     /// `egs-provision.service`, which wait for the network); the daemon serves SSH and

@@ -1,10 +1,24 @@
-//! The service-control flags of `/etc/opt/eryph/guest-services/service-control.conf`, read
+//! The service's configuration directory, and the service-control flags of its
+//! `service-control.conf`, read
 //! once at start exactly as the original reads them: `KEY=VALUE` lines, trimmed; blank
 //! lines, `#` comments and lines without a key are skipped; keys match case-insensitively,
 //! the first match wins; an integer is on when non-zero, else `true`/`false`
 //! (case-insensitive); anything else (`yes`, empty, garbage) keeps the default.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the service's configuration lives (`service-control.conf`, `id_egs.pub`, the host
+/// key): `/etc/opt/eryph/guest-services` on Linux, `%ProgramData%\eryph\guest-services` on
+/// Windows, as the original keeps them.
+pub fn default_config_dir() -> PathBuf {
+    if egs_sys::WINDOWS {
+        let program_data =
+            std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
+        PathBuf::from(program_data).join(r"eryph\guest-services")
+    } else {
+        PathBuf::from("/etc/opt/eryph/guest-services")
+    }
+}
 
 /// The flags and their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

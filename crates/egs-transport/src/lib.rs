@@ -14,9 +14,11 @@ use std::path::PathBuf;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 mod guid;
+mod sockaddr;
 mod sys;
 
 pub use guid::Guid;
+pub use sockaddr::{parse_sockaddr_hv, sockaddr_hv, AF_HYPERV};
 
 /// Why an address cannot be used; the text names the address and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
