@@ -5,6 +5,7 @@
 //! (unless `ProvisioningEnabled` is off), and on SIGTERM/SIGINT withdraws `status` and
 //! `features` and exits 0.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub struct DaemonArgs {
     /// `private/egs_host_key`) [default: /etc/opt/eryph/guest-services on Linux,
     /// %ProgramData%\eryph\guest-services on Windows].
     #[arg(long, value_name = "DIR", default_value_os_t = egs_ssh::control::default_config_dir(), hide_default_value = true)]
-    config_dir: PathBuf,
+    pub(crate) config_dir: PathBuf,
     /// Leave provisioning to its own boot units (`egs-provision-local.service`,
     /// `egs-provision.service`, which wait for the network); the daemon serves SSH and
     /// status only. Without it the daemon runs the stages not yet done in the background.
@@ -112,7 +113,8 @@ async fn publish_when_pool_appears(kvp: Arc<dyn KvpStore>, features: &'static st
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -> ExitCode {
     let fail = |e: String| {
-        eprintln!("egs-service: {e}");
+        tracing::error!(target: DAEMON, "{e}");
+        let _ = writeln!(std::io::stderr(), "egs-service: {e}");
         ExitCode::from(2)
     };
     // Before any thread starts: sessions inherit where provisioning acts, and nothing the
@@ -153,7 +155,10 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
             let listener = egs_transport::Listener::bind(&endpoint)
                 .await
                 .map_err(|e| format!("{endpoint}: {e}"))?;
-            println!("listening on {}", listener.local());
+            // For whoever started it (tests, scripts); a service has no standard output, and
+            // println! would panic there.
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "listening on {}", listener.local()).and_then(|()| stdout.flush());
             tracing::info!(target: DAEMON, "listening on {}", listener.local());
             let mut stop = stop_rx.clone();
             let task = tokio::spawn(egs_ssh::server::serve(listener, settings, async move {
@@ -205,7 +210,10 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
     // module, and the next start continues where it stopped.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            tracing::info!(target: DAEMON, "stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => fail(e),
     }
 }

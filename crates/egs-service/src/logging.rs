@@ -2,7 +2,9 @@
 //! events) and `log` records of the libraries (russh, ureq, fatfs) as lines on standard
 //! error — which systemd puts into the journal (`journalctl -u eryph-guest-services`). Under
 //! systemd (`JOURNAL_STREAM` set) lines carry no timestamp or colours: the journal has its
-//! own. Messages never carry secrets: keys are logged by fingerprint, commands not at all.
+//! own. A Windows service has no console: its lines go to
+//! `%ProgramData%\eryph\guest-services\logs\egs-service.log` instead. Messages never carry
+//! secrets: keys are logged by fingerprint, commands not at all.
 
 use tracing_subscriber::filter::LevelFilter;
 
@@ -33,7 +35,8 @@ impl From<Level> for LevelFilter {
     }
 }
 
-/// Installs the subscriber (and the bridge for `log` records) once, at `level`.
+/// Installs the subscriber (and the bridge for `log` records) once, at `level`, writing
+/// to standard error.
 pub fn init(level: Level) {
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
@@ -45,4 +48,23 @@ pub fn init(level: Level) {
     } else {
         builder.try_init()
     };
+}
+
+/// Installs the subscriber once, at `level`, appending to `egs-service.log` in `dir`
+/// (created); standard error if the file cannot be opened.
+pub fn init_file(level: Level, dir: &std::path::Path) {
+    let file = std::fs::create_dir_all(dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("egs-service.log"))
+    });
+    let Ok(file) = file else {
+        return init(level);
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::from(level))
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init();
 }

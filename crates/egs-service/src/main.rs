@@ -88,6 +88,16 @@ enum Command {
     /// Read and write Hyper-V KVP pools; show the provisioning event stream.
     #[command(subcommand)]
     Kvp(kvp::KvpCommand),
+    /// Register the Windows service `eryph-guest-services` (automatic start, restarted on
+    /// failure, runs as LocalSystem) to run this executable with the daemon options given
+    /// after `--` (for example `-- --no-provisioning`). Needs an elevated prompt.
+    InstallService {
+        /// Daemon options the service starts with.
+        #[arg(last = true, value_name = "OPTION")]
+        options: Vec<std::ffi::OsString>,
+    },
+    /// Stop and remove the Windows service `eryph-guest-services`.
+    UninstallService,
     /// Print the version.
     Version,
 }
@@ -114,6 +124,20 @@ enum TargetArg {
     All,
 }
 
+/// What `install-service`/`uninstall-service` print and exit with.
+fn service_outcome(result: std::io::Result<()>, done: &str) -> ExitCode {
+    match result {
+        Ok(()) => {
+            println!("{done} the service {}", egs_sys::service::SERVICE_NAME);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("egs-service: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let place = cli.place;
@@ -122,10 +146,24 @@ fn main() -> ExitCode {
         None => logging::Level::Info,
         Some(_) => logging::Level::Warn,
     };
-    logging::init(cli.log_level.unwrap_or(default_level));
+    let level = cli.log_level.unwrap_or(default_level);
     let Some(command) = cli.command else {
-        return daemon::run(cli.daemon, &place, kvp);
+        // The daemon: as the Windows service when the SCM started it, else in the
+        // foreground (under systemd, a console, a test).
+        let args = cli.daemon;
+        let daemon = move |as_service: bool| {
+            match as_service {
+                true => logging::init_file(level, &args.config_dir.join("logs")),
+                false => logging::init(level),
+            }
+            daemon::run(args, &place, kvp)
+        };
+        return egs_sys::service::run_daemon(Box::new(daemon)).unwrap_or_else(|e| {
+            eprintln!("egs-service: {e}");
+            ExitCode::from(2)
+        });
     };
+    logging::init(level);
     if command.only_prints() {
         egs_sys::process::end_quietly_on_closed_pipe();
     }
@@ -162,6 +200,15 @@ fn main() -> ExitCode {
             },
         ),
         Command::CollectLogs { output } => provision::collect_logs_command(&place, &output),
+        Command::InstallService { options } => {
+            let installed =
+                std::env::current_exe().and_then(|exe| egs_sys::service::install(&exe, &options));
+            service_outcome(installed, "installed")
+        }
+        Command::UninstallService => match egs_sys::service::uninstall() {
+            Ok(false) => service_outcome(Ok(()), "nothing to remove: not installed:"),
+            removed => service_outcome(removed.map(drop), "removed"),
+        },
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

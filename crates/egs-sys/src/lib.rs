@@ -16,4 +16,5 @@ pub mod notify;
 pub mod process;
 pub mod pty;
 pub mod registry;
+pub mod service;
 pub mod shutdown;

@@ -1,5 +1,6 @@
 //! Waiting for the request to stop: SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C) on Unix;
-//! Ctrl-C on Windows (the service control manager's stop belongs to the Windows service).
+//! on Windows the service control manager's stop or shutdown ([`crate::service`]), or
+//! Ctrl-C in a console.
 
 pub use imp::StopRequest;
 
@@ -33,14 +34,17 @@ mod imp {
     pub struct StopRequest(());
 
     impl StopRequest {
-        /// Ready to wait for Ctrl-C.
+        /// Ready to wait for the SCM or Ctrl-C.
         pub fn listen() -> std::io::Result<StopRequest> {
             Ok(StopRequest(()))
         }
 
         /// Resolves when the process is asked to stop.
         pub async fn wait(&mut self) {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                () = crate::service::stop_requested() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
     }
 }
