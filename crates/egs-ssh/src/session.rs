@@ -290,7 +290,7 @@ async fn finish_piped(mut child: Child, output: Output, running: Arc<AtomicBool>
 }
 
 async fn finish_pty(
-    mut child: Child,
+    mut child: pty::Child,
     master: pty::Master,
     output: Output,
     running: Arc<AtomicBool>,

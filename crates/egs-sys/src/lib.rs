@@ -18,3 +18,4 @@ pub mod pty;
 pub mod registry;
 pub mod service;
 pub mod shutdown;
+pub mod win_args;
