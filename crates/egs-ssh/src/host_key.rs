@@ -91,6 +91,7 @@ fn load_or_create_with(
     let dir = path.parent().ok_or_else(|| err(&"no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
     egs_sys::fs::set_mode(dir, 0o700).map_err(|e| err(&e))?;
+    egs_sys::fs::make_private(dir).map_err(|e| err(&e))?;
     let mut key = generate().map_err(|e| err(&e))?;
     key.set_comment(comment);
     let text = key.to_openssh(LineEnding::LF).map_err(|e| err(&e))?;

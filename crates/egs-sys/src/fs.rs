@@ -345,6 +345,154 @@ pub fn write_all_at(file: &File, mut data: &[u8], mut offset: u64) -> io::Result
     }
 }
 
+/// The DACL of private files on Windows (SDDL): protected (nothing inherited), full
+/// control for SYSTEM and Administrators only, inherited by what is created inside.
+pub const PRIVATE_SDDL: &str = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+
+/// Makes `path` (a file or directory holding keys) readable by its owner only: Unix modes
+/// are set by the writers (0600/0700), so this does nothing there; on Windows it sets
+/// [`PRIVATE_SDDL`], as the original protects its key folder.
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        windows_acl::set_dacl(path, PRIVATE_SDDL)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+#[cfg(windows)]
+mod windows_acl {
+    use std::io;
+    use std::os::windows::ffi::OsStrExt;
+    use std::path::Path;
+
+    use windows_sys::Win32::Foundation::{LocalFree, ERROR_SUCCESS};
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SetNamedSecurityInfoW,
+        SDDL_REVISION_1, SE_FILE_OBJECT,
+    };
+    use windows_sys::Win32::Security::{
+        GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION,
+        PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+    };
+
+    fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
+        text.encode_wide().chain(std::iter::once(0)).collect()
+    }
+
+    /// Sets the DACL written as `sddl` on `path`, protected from inheritance.
+    pub fn set_dacl(path: &Path, sddl: &str) -> io::Result<()> {
+        let sddl = wide(sddl.as_ref());
+        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `sddl` is NUL-terminated; the descriptor is allocated by the call and
+        // freed with LocalFree below.
+        let converted = unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                std::ptr::null_mut(),
+            )
+        };
+        if converted == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let (mut present, mut defaulted) = (0, 0);
+        let mut dacl: *mut ACL = std::ptr::null_mut();
+        // SAFETY: `descriptor` is valid until freed; the out-pointers are writable.
+        let found = unsafe {
+            GetSecurityDescriptorDacl(descriptor, &mut present, &mut dacl, &mut defaulted)
+        };
+        let path_w = wide(path.as_os_str());
+        let result = if found == 0 || present == 0 {
+            Err(io::Error::other("the private DACL did not convert"))
+        } else {
+            // SAFETY: `path_w` is NUL-terminated; `dacl` points into `descriptor`.
+            let set = unsafe {
+                SetNamedSecurityInfoW(
+                    path_w.as_ptr(),
+                    SE_FILE_OBJECT,
+                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    dacl,
+                    std::ptr::null(),
+                )
+            };
+            if set == ERROR_SUCCESS {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(set as i32))
+            }
+        };
+        // SAFETY: allocated by the conversion above, freed once.
+        unsafe { LocalFree(descriptor) };
+        result.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use windows_sys::Win32::Security::Authorization::ConvertSecurityDescriptorToStringSecurityDescriptorW;
+
+        /// `sddl` read as Windows reads it, and written back.
+        fn round_trip(sddl: &str) -> String {
+            let sddl = wide(sddl.as_ref());
+            let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+            // SAFETY: as in set_dacl; freed below.
+            let ok = unsafe {
+                ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                    sddl.as_ptr(),
+                    SDDL_REVISION_1,
+                    &mut descriptor,
+                    std::ptr::null_mut(),
+                )
+            };
+            assert_ne!(ok, 0, "{}", io::Error::last_os_error());
+            let mut text: *mut u16 = std::ptr::null_mut();
+            let mut length = 0u32;
+            // SAFETY: `descriptor` is valid; the string is allocated by the call.
+            let ok = unsafe {
+                ConvertSecurityDescriptorToStringSecurityDescriptorW(
+                    descriptor,
+                    SDDL_REVISION_1,
+                    DACL_SECURITY_INFORMATION,
+                    &mut text,
+                    &mut length,
+                )
+            };
+            assert_ne!(ok, 0, "{}", io::Error::last_os_error());
+            // SAFETY: `text` holds `length` UTF-16 units written by the call.
+            let units = unsafe { std::slice::from_raw_parts(text, length as usize) };
+            let back = String::from_utf16_lossy(units)
+                .trim_end_matches('\0')
+                .to_string();
+            // SAFETY: allocated by the calls above, each freed once.
+            unsafe {
+                LocalFree(text.cast());
+                LocalFree(descriptor);
+            }
+            back
+        }
+
+        /// Wine accepts the DACL but keeps no ACLs on its Unix files, so what is checked
+        /// here is the DACL itself (as Windows parses it) and that setting it is accepted.
+        #[test]
+        fn private_files_are_for_system_and_administrators_only() {
+            assert_eq!(round_trip(crate::fs::PRIVATE_SDDL), crate::fs::PRIVATE_SDDL);
+            let dir = tempfile::tempdir().unwrap();
+            let key = dir.path().join("key");
+            std::fs::write(&key, b"secret").unwrap();
+            crate::fs::make_private(&key).unwrap();
+            crate::fs::make_private(dir.path()).unwrap();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
