@@ -6,7 +6,7 @@
 //! `features` and exits 0.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,25 +51,6 @@ pub struct DaemonArgs {
 
 /// The daemon's own events (the SSH audit trail is `egs_ssh::server::AUDIT`).
 const DAEMON: &str = "egs::daemon";
-
-/// The operating system as shown to the host: the distribution's PRETTY_NAME and the
-/// kernel release.
-fn operating_system(root: &Path) -> String {
-    let pretty = std::fs::read_to_string(root.join("etc/os-release"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        });
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|k| format!("Linux {}", k.trim()))
-        .unwrap_or_else(|_| "Linux".into());
-    match pretty {
-        Some(p) => format!("{p} ({kernel})"),
-        None => kernel,
-    }
-}
 
 /// Writes (`available`) or withdraws (`None`) the status keys in one edit of the Guest
 /// pool. A missing pool (no hv_kvp_daemon: not on Hyper-V, or not started yet) is not an
@@ -133,7 +114,7 @@ pub fn run(args: DaemonArgs, place: &provision::Where, kvp: Arc<dyn KvpStore>) -
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
-    let os = operating_system(&place.root());
+    let os = egs_sys::host::operating_system(&place.root());
     let result: Result<(), String> = runtime.block_on(async {
         let mut stop_request =
             egs_sys::shutdown::StopRequest::listen().map_err(|e| e.to_string())?;

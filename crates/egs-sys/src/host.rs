@@ -1,7 +1,48 @@
-//! The machine's running host name. Set with `sethostname(2)` directly, as cloud-init's
-//! Debian distro does through `hostname(1)`: it needs neither D-Bus nor systemd-hostnamed,
-//! which a minimal guest (or one early in boot) does not have. The static name is the
-//! caller's business (`/etc/hostname`).
+//! The machine's running host name, and what operating system it runs. The name is set
+//! with `sethostname(2)` directly, as cloud-init's Debian distro does through
+//! `hostname(1)`: it needs neither D-Bus nor systemd-hostnamed, which a minimal guest (or
+//! one early in boot) does not have. The static name is the caller's business
+//! (`/etc/hostname`).
+
+use std::path::Path;
+
+/// The operating system as the host is shown it: on Linux the distribution's
+/// `PRETTY_NAME` (from `etc/os-release` below `root`) and the kernel release; on Windows
+/// the product name and build from the registry (`Windows Server 2022 Datacenter (build
+/// 20348)`).
+pub fn operating_system(root: &Path) -> String {
+    if cfg!(windows) {
+        let _ = root;
+        let values = crate::registry::read_strings(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion")
+            .unwrap_or_default();
+        let get = |name: &str| {
+            values
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let product = get("ProductName").unwrap_or_else(|| "Windows".into());
+        return match get("CurrentBuild").or_else(|| get("CurrentBuildNumber")) {
+            Some(build) => format!("{product} (build {build})"),
+            None => product,
+        };
+    }
+    let pretty = std::fs::read_to_string(root.join("etc/os-release"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| format!("Linux {}", k.trim()))
+        .unwrap_or_else(|_| "Linux".into());
+    match pretty {
+        Some(p) => format!("{p} ({kernel})"),
+        None => kernel,
+    }
+}
 
 /// Sets the running host name.
 #[cfg(unix)]
