@@ -384,54 +384,68 @@ mod windows_acl {
         text.encode_wide().chain(std::iter::once(0)).collect()
     }
 
-    /// Sets the DACL written as `sddl` on `path`, protected from inheritance.
-    pub fn set_dacl(path: &Path, sddl: &str) -> io::Result<()> {
-        let sddl = wide(sddl.as_ref());
-        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-        // SAFETY: `sddl` is NUL-terminated; the descriptor is allocated by the call and
-        // freed with LocalFree below.
-        let converted = unsafe {
-            ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                sddl.as_ptr(),
-                SDDL_REVISION_1,
-                &mut descriptor,
-                std::ptr::null_mut(),
-            )
-        };
-        if converted == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let (mut present, mut defaulted) = (0, 0);
-        let mut dacl: *mut ACL = std::ptr::null_mut();
-        // SAFETY: `descriptor` is valid until freed; the out-pointers are writable.
-        let found = unsafe {
-            GetSecurityDescriptorDacl(descriptor, &mut present, &mut dacl, &mut defaulted)
-        };
-        let path_w = wide(path.as_os_str());
-        let result = if found == 0 || present == 0 {
-            Err(io::Error::other("the private DACL did not convert"))
-        } else {
-            // SAFETY: `path_w` is NUL-terminated; `dacl` points into `descriptor`.
-            let set = unsafe {
-                SetNamedSecurityInfoW(
-                    path_w.as_ptr(),
-                    SE_FILE_OBJECT,
-                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+    /// A security descriptor read from SDDL, freed when dropped.
+    struct Descriptor(PSECURITY_DESCRIPTOR);
+
+    impl Descriptor {
+        fn from_sddl(sddl: &str) -> io::Result<Descriptor> {
+            let sddl = wide(sddl.as_ref());
+            let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+            // SAFETY: `sddl` is NUL-terminated; the descriptor is allocated by the call
+            // and freed by Drop.
+            let converted = unsafe {
+                ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                    sddl.as_ptr(),
+                    SDDL_REVISION_1,
+                    &mut descriptor,
                     std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    dacl,
-                    std::ptr::null(),
                 )
             };
-            if set == ERROR_SUCCESS {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(set as i32))
+            if converted == 0 {
+                return Err(io::Error::last_os_error());
             }
+            Ok(Descriptor(descriptor))
+        }
+    }
+
+    impl Drop for Descriptor {
+        fn drop(&mut self) {
+            // SAFETY: allocated by the conversion in from_sddl, freed once.
+            unsafe { LocalFree(self.0) };
+        }
+    }
+
+    /// Sets the DACL written as `sddl` on `path`, protected from inheritance.
+    pub fn set_dacl(path: &Path, sddl: &str) -> io::Result<()> {
+        let in_context =
+            |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let descriptor = Descriptor::from_sddl(sddl).map_err(in_context)?;
+        let (mut present, mut defaulted) = (0, 0);
+        let mut dacl: *mut ACL = std::ptr::null_mut();
+        // SAFETY: `descriptor` is valid while held; the out-pointers are writable.
+        let found = unsafe {
+            GetSecurityDescriptorDacl(descriptor.0, &mut present, &mut dacl, &mut defaulted)
         };
-        // SAFETY: allocated by the conversion above, freed once.
-        unsafe { LocalFree(descriptor) };
-        result.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        if found == 0 || present == 0 {
+            return Err(in_context(io::Error::other("the DACL did not convert")));
+        }
+        let path_w = wide(path.as_os_str());
+        // SAFETY: `path_w` is NUL-terminated; `dacl` points into `descriptor`, held here.
+        let set = unsafe {
+            SetNamedSecurityInfoW(
+                path_w.as_ptr(),
+                SE_FILE_OBJECT,
+                DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                dacl,
+                std::ptr::null(),
+            )
+        };
+        if set != ERROR_SUCCESS {
+            return Err(in_context(io::Error::from_raw_os_error(set as i32)));
+        }
+        Ok(())
     }
 
     #[cfg(test)]
@@ -441,24 +455,13 @@ mod windows_acl {
 
         /// `sddl` read as Windows reads it, and written back.
         fn round_trip(sddl: &str) -> String {
-            let sddl = wide(sddl.as_ref());
-            let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-            // SAFETY: as in set_dacl; freed below.
-            let ok = unsafe {
-                ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                    sddl.as_ptr(),
-                    SDDL_REVISION_1,
-                    &mut descriptor,
-                    std::ptr::null_mut(),
-                )
-            };
-            assert_ne!(ok, 0, "{}", io::Error::last_os_error());
+            let descriptor = Descriptor::from_sddl(sddl).unwrap();
             let mut text: *mut u16 = std::ptr::null_mut();
             let mut length = 0u32;
             // SAFETY: `descriptor` is valid; the string is allocated by the call.
             let ok = unsafe {
                 ConvertSecurityDescriptorToStringSecurityDescriptorW(
-                    descriptor,
+                    descriptor.0,
                     SDDL_REVISION_1,
                     DACL_SECURITY_INFORMATION,
                     &mut text,
@@ -471,11 +474,8 @@ mod windows_acl {
             let back = String::from_utf16_lossy(units)
                 .trim_end_matches('\0')
                 .to_string();
-            // SAFETY: allocated by the calls above, each freed once.
-            unsafe {
-                LocalFree(text.cast());
-                LocalFree(descriptor);
-            }
+            // SAFETY: allocated by the call above, freed once.
+            unsafe { LocalFree(text.cast()) };
             back
         }
 

@@ -111,6 +111,24 @@ impl Sftp {
         }
     }
 
+    /// The attributes of what `name` stands for, read with `metadata` (following links
+    /// or not).
+    fn attrs(
+        &self,
+        id: u32,
+        name: &str,
+        metadata: fn(&Path) -> std::io::Result<fs::Metadata>,
+    ) -> Result<Attrs, Failure> {
+        let Local::Path(path) = self.target(name)? else {
+            return Ok(drives_attrs(id));
+        };
+        let meta = metadata(&path).map_err(|e| io_failure(&path, e))?;
+        Ok(Attrs {
+            id,
+            attrs: FileAttributes::from(&meta),
+        })
+    }
+
     fn insert(&mut self, open: Open) -> Result<String, Failure> {
         if self.handles.len() >= MAX_HANDLES {
             return Err(Failure(
@@ -304,25 +322,11 @@ impl russh_sftp::server::Handler for Sftp {
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let Local::Path(path) = self.target(&path)? else {
-            return Ok(drives_attrs(id));
-        };
-        let meta = fs::symlink_metadata(&path).map_err(|e| io_failure(&path, e))?;
-        Ok(Attrs {
-            id,
-            attrs: FileAttributes::from(&meta),
-        })
+        self.attrs(id, &path, |p| fs::symlink_metadata(p))
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let Local::Path(path) = self.target(&path)? else {
-            return Ok(drives_attrs(id));
-        };
-        let meta = fs::metadata(&path).map_err(|e| io_failure(&path, e))?;
-        Ok(Attrs {
-            id,
-            attrs: FileAttributes::from(&meta),
-        })
+        self.attrs(id, &path, |p| fs::metadata(p))
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
