@@ -153,7 +153,7 @@ fn main() -> ExitCode {
         let args = cli.daemon;
         let daemon = move |as_service: bool| {
             match as_service {
-                true => logging::init_file(level, &args.config_dir.join("logs")),
+                true => logging::init_service(level, &args.config_dir.join("logs")),
                 false => logging::init(level),
             }
             daemon::run(args, &place, kvp)
@@ -201,14 +201,19 @@ fn main() -> ExitCode {
         ),
         Command::CollectLogs { output } => provision::collect_logs_command(&place, &output),
         Command::InstallService { options } => {
-            let installed =
-                std::env::current_exe().and_then(|exe| egs_sys::service::install(&exe, &options));
+            let installed = std::env::current_exe()
+                .and_then(|exe| egs_sys::service::install(&exe, &options))
+                .and_then(|()| egs_sys::eventlog::register_source(egs_sys::eventlog::SOURCE));
             service_outcome(installed, "installed")
         }
-        Command::UninstallService => match egs_sys::service::uninstall() {
-            Ok(false) => service_outcome(Ok(()), "nothing to remove: not installed:"),
-            removed => service_outcome(removed.map(drop), "removed"),
-        },
+        Command::UninstallService => {
+            let removed = egs_sys::service::uninstall();
+            let _ = egs_sys::eventlog::unregister_source(egs_sys::eventlog::SOURCE);
+            match removed {
+                Ok(false) => service_outcome(Ok(()), "nothing to remove: not installed:"),
+                removed => service_outcome(removed.map(drop), "removed"),
+            }
+        }
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -9,6 +9,7 @@
 pub const WINDOWS: bool = cfg!(windows);
 
 pub mod boot;
+pub mod eventlog;
 pub mod fs;
 pub mod host;
 pub mod lock;

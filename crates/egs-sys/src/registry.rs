@@ -37,9 +37,9 @@ mod imp {
         ERROR_FILE_NOT_FOUND, ERROR_NO_MORE_ITEMS, ERROR_SUCCESS, WIN32_ERROR,
     };
     use windows_sys::Win32::System::Registry::{
-        RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegDeleteValueW, RegEnumValueW,
-        RegQueryInfoKeyW, RegSetValueExW, HKEY, HKEY_LOCAL_MACHINE, KEY_READ, KEY_WRITE,
-        REG_OPTION_NON_VOLATILE, REG_SZ,
+        RegCloseKey, RegCreateKeyExW, RegDeleteKeyW, RegDeleteTreeW, RegDeleteValueW,
+        RegEnumValueW, RegQueryInfoKeyW, RegSetValueExW, HKEY, HKEY_LOCAL_MACHINE, KEY_READ,
+        KEY_WRITE, REG_OPTION_NON_VOLATILE, REG_SZ,
     };
 
     fn wide(s: &str) -> Vec<u16> {
@@ -174,8 +174,14 @@ mod imp {
 
     pub fn delete_tree(subkey: &str) -> io::Result<()> {
         let name = wide(subkey);
+        // RegDeleteTreeW empties the key (values and subkeys); RegDeleteKeyW then removes it.
         // SAFETY: `name` is NUL-terminated.
         match unsafe { RegDeleteTreeW(HKEY_LOCAL_MACHINE, name.as_ptr()) } {
+            ERROR_FILE_NOT_FOUND => return Ok(()),
+            code => check(code)?,
+        }
+        // SAFETY: as above.
+        match unsafe { RegDeleteKeyW(HKEY_LOCAL_MACHINE, name.as_ptr()) } {
             ERROR_FILE_NOT_FOUND => Ok(()),
             code => check(code),
         }
