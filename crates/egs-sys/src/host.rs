@@ -6,6 +6,21 @@
 
 use std::path::Path;
 
+/// Whether this process runs with administrative rights (Windows: elevated, in
+/// Administrators; Unix: as root).
+pub fn is_elevated() -> bool {
+    #[cfg(windows)]
+    {
+        // SAFETY: no arguments; reads the calling process's token.
+        unsafe { windows_sys::Win32::UI::Shell::IsUserAnAdmin() != 0 }
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no arguments and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+}
+
 /// The operating system as the host is shown it: on Linux the distribution's
 /// `PRETTY_NAME` (from `etc/os-release` below `root`) and the kernel release; on Windows
 /// the product name and build from the registry (`Windows Server 2022 Datacenter (build

@@ -15,6 +15,11 @@ pub fn read_strings(subkey: &str) -> io::Result<Vec<(String, String)>> {
     imp::read_strings(subkey)
 }
 
+/// Whether `HKLM\<subkey>` exists (opened for reading; nothing is created).
+pub fn key_exists(subkey: &str) -> bool {
+    imp::key_exists(subkey)
+}
+
 /// Sets `HKLM\<subkey>\<name>` to the `REG_SZ` `value`, creating the key when missing.
 pub fn set_string(subkey: &str, name: &str, value: &str) -> io::Result<()> {
     imp::set_string(subkey, name, value)
@@ -38,8 +43,8 @@ mod imp {
     };
     use windows_sys::Win32::System::Registry::{
         RegCloseKey, RegCreateKeyExW, RegDeleteKeyW, RegDeleteTreeW, RegDeleteValueW,
-        RegEnumValueW, RegQueryInfoKeyW, RegSetValueExW, HKEY, HKEY_LOCAL_MACHINE, KEY_READ,
-        KEY_WRITE, REG_OPTION_NON_VOLATILE, REG_SZ,
+        RegEnumValueW, RegOpenKeyExW, RegQueryInfoKeyW, RegSetValueExW, HKEY, HKEY_LOCAL_MACHINE,
+        KEY_READ, KEY_WRITE, REG_OPTION_NON_VOLATILE, REG_SZ,
     };
 
     fn wide(s: &str) -> Vec<u16> {
@@ -144,6 +149,19 @@ mod imp {
         Ok(values)
     }
 
+    pub fn key_exists(subkey: &str) -> bool {
+        let name = wide(subkey);
+        let mut key: HKEY = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; `key` receives the handle, closed by Key's Drop.
+        let opened =
+            unsafe { RegOpenKeyExW(HKEY_LOCAL_MACHINE, name.as_ptr(), 0, KEY_READ, &mut key) };
+        if opened != ERROR_SUCCESS {
+            return false;
+        }
+        drop(Key(key));
+        true
+    }
+
     pub fn set_string(subkey: &str, name: &str, value: &str) -> io::Result<()> {
         let key = open(subkey)?;
         let name = wide(name);
@@ -201,6 +219,10 @@ mod imp {
 
     pub fn read_strings(_subkey: &str) -> io::Result<Vec<(String, String)>> {
         Err(unsupported())
+    }
+
+    pub fn key_exists(_subkey: &str) -> bool {
+        false
     }
 
     pub fn set_string(_subkey: &str, _name: &str, _value: &str) -> io::Result<()> {

@@ -4,6 +4,7 @@
 
 mod documents;
 mod kvp;
+mod registration;
 mod remote;
 
 use std::io::Write;
@@ -30,8 +31,12 @@ struct Cli {
 /// Windows hosts.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create this machine's SSH key pair (Ed25519) if there is none.
+    /// Create this machine's SSH key pair (Ed25519) if there is none; on a Windows
+    /// Hyper-V host also register the guest service with Hyper-V (elevated).
     Initialize,
+    /// Remove the guest service's Hyper-V registration (Windows Hyper-V hosts, elevated);
+    /// keys stay.
+    Unregister,
     /// Print this machine's public key (authorize it in the guest's id_egs.pub).
     GetSshKey,
     /// Write an ssh config entry so that `ssh <alias>` (and `ssh <name>.vsock.alt` …)
@@ -153,6 +158,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
     let kvp_dir = cli.kvp_dir.as_deref();
     match cli.command {
         Command::Initialize => remote::initialize(),
+        Command::Unregister => registration::unregister(),
         Command::GetSshKey => remote::get_ssh_key().map(|key| {
             let _ = write!(std::io::stdout(), "{key}");
             String::new()

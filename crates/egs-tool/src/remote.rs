@@ -43,11 +43,15 @@ impl From<ssh_config::ConfigError> for Failure {
     }
 }
 
-/// Where the host tool keeps its files: `$EGS_TOOL_HOME`, else
+/// Where the host tool keeps its files: `$EGS_TOOL_HOME`, else on Windows the machine-wide
+/// `%ProgramData%\eryph\guest-services` (as the original), elsewhere
 /// `$XDG_DATA_HOME/eryph/guest-services`, else `~/.local/share/eryph/guest-services`.
 pub fn base_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EGS_TOOL_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
+    }
+    if egs_sys::WINDOWS {
+        return egs_ssh::control::default_config_dir();
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
@@ -77,15 +81,21 @@ pub fn target(spec: &str) -> Result<Endpoint, Failure> {
         })
 }
 
-/// `initialize`: creates the machine key pair (Ed25519) if there is none.
+/// `initialize`: on a Windows Hyper-V host registers the service with Hyper-V (elevated);
+/// everywhere creates the machine key pair (Ed25519) if there is none.
 pub fn initialize() -> Result<String, Failure> {
+    let registered = crate::registration::register()?;
     let path = key_path();
     let existed = path.exists();
     egs_ssh::host_key::load_or_create_client(&path, "egs-tool machine key")?;
-    Ok(if existed {
+    let key = if existed {
         format!("The SSH key already exists: {}", path.display())
     } else {
         format!("Created the SSH key {}", path.display())
+    };
+    Ok(match registered {
+        Some(registered) => format!("{registered}\n{key}"),
+        None => key,
     })
 }
 
