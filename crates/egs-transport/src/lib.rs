@@ -18,7 +18,7 @@ mod sockaddr;
 mod sys;
 
 pub use guid::Guid;
-pub use sockaddr::{parse_sockaddr_hv, sockaddr_hv, AF_HYPERV};
+pub use sockaddr::{parse_sockaddr_hv, sockaddr_hv, sockaddr_un, AF_HYPERV};
 
 /// Why an address cannot be used; the text names the address and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,6 @@
-//! `SOCKADDR_HV`, the address of a Hyper-V socket, as bytes: built and read here, on every
-//! OS, so the layout is tested where Hyper-V is not.
+//! Socket addresses WinSock takes as bytes — `SOCKADDR_HV` (Hyper-V sockets) and Windows'
+//! `sockaddr_un` — built and read here, on every OS, so their layout is tested where
+//! Windows is not.
 
 use crate::guid::Guid;
 
@@ -30,9 +31,38 @@ pub fn parse_sockaddr_hv(address: &[u8]) -> Option<(Guid, Guid)> {
     Some((guid(4..20), guid(20..36)))
 }
 
+/// Windows' `sockaddr_un` (110 bytes): family 1 (little-endian), then the path as UTF-8,
+/// NUL-terminated (at most 107 bytes).
+pub fn sockaddr_un(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let text = path
+        .to_str()
+        .ok_or_else(|| invalid(format!("{}: not valid Unicode", path.display())))?;
+    if text.len() > 107 || text.contains('\0') {
+        return Err(invalid(format!(
+            "{text}: a Unix socket path is at most 107 bytes, without NUL"
+        )));
+    }
+    let mut address = vec![0u8; 110];
+    address[0..2].copy_from_slice(&1u16.to_le_bytes());
+    address[2..2 + text.len()].copy_from_slice(text.as_bytes());
+    Ok(address)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockaddr_un_is_family_one_and_a_terminated_path() {
+        let address = sockaddr_un(std::path::Path::new(r"C:\egs\ssh.sock")).unwrap();
+        assert_eq!(address.len(), 110);
+        assert_eq!(&address[..2], &[1, 0]);
+        assert_eq!(&address[2..17], br"C:\egs\ssh.sock");
+        assert_eq!(address[17], 0);
+        assert!(sockaddr_un(std::path::Path::new(&"x".repeat(108))).is_err());
+        assert!(sockaddr_un(std::path::Path::new(&"x".repeat(107))).is_ok());
+    }
 
     #[test]
     fn sockaddr_hv_is_laid_out_as_windows_reads_it() {

@@ -19,58 +19,21 @@ pub use imp::{connect_hyperv, HyperVListener, HYPERV_UNAVAILABLE};
 mod imp {
     use super::*;
     use crate::sockaddr::{parse_sockaddr_hv, sockaddr_hv, AF_HYPERV};
-    use std::os::windows::io::{AsRawSocket, FromRawSocket, OwnedSocket, RawSocket};
-    use std::sync::{Arc, Once};
-    use windows_sys::Win32::Networking::WinSock as ws;
+    use crate::sys::winsock;
+    use std::os::windows::io::OwnedSocket;
+    use std::sync::Arc;
 
     /// Why Hyper-V sockets cannot be used on this OS (`None`: they can).
     pub const HYPERV_UNAVAILABLE: Option<&str> = None;
 
-    /// `HV_PROTOCOL_RAW`, the only protocol of AF_HYPERV.
-    const HV_PROTOCOL_RAW: i32 = 1;
-
-    /// The last WinSock error, with what was being done.
-    fn last_error(doing: &str) -> std::io::Error {
-        // SAFETY: reads the calling thread's last WinSock error; no arguments.
-        let code = unsafe { ws::WSAGetLastError() };
-        if code == ws::WSAEAFNOSUPPORT {
-            return std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!(
-                    "{doing}: this system has no Hyper-V sockets (WSAEAFNOSUPPORT: not a \
-                     Hyper-V VM or host, or an emulator; use --listen tcp:127.0.0.1:PORT there)"
-                ),
-            );
-        }
-        let error = std::io::Error::from_raw_os_error(code);
-        std::io::Error::new(error.kind(), format!("{doing}: {error}"))
-    }
-
-    /// A new AF_HYPERV stream socket (WinSock started first: std starts it lazily, only
-    /// for its own sockets).
-    fn hyperv_socket() -> std::io::Result<OwnedSocket> {
-        static STARTED: Once = Once::new();
-        STARTED.call_once(|| {
-            // SAFETY: WSADATA is plain data that WSAStartup fills; version 2.2.
-            let mut data: ws::WSADATA = unsafe { std::mem::zeroed() };
-            // SAFETY: `data` is a valid, writable WSADATA.
-            unsafe { ws::WSAStartup(0x0202, &mut data) };
-        });
-        // SAFETY: plain socket creation; the result is checked before use.
-        let socket = unsafe { ws::socket(i32::from(AF_HYPERV), ws::SOCK_STREAM, HV_PROTOCOL_RAW) };
-        if socket == ws::INVALID_SOCKET {
-            return Err(last_error("socket(AF_HYPERV)"));
-        }
-        // SAFETY: `socket` is a new, valid socket that nothing else owns.
-        Ok(unsafe { OwnedSocket::from_raw_socket(socket as RawSocket) })
-    }
-
-    /// Hands a connected socket to tokio.
-    fn into_stream(socket: OwnedSocket) -> std::io::Result<BoxStream> {
-        let stream = std::net::TcpStream::from(socket);
-        stream.set_nonblocking(true)?;
-        Ok(Box::new(tokio::net::TcpStream::from_std(stream)?))
-    }
+    /// AF_HYPERV with `HV_PROTOCOL_RAW`, its only protocol.
+    const HYPERV: winsock::Family = winsock::Family {
+        number: AF_HYPERV,
+        protocol: 1,
+        name: "AF_HYPERV",
+        missing: "this system has no Hyper-V sockets (not a Hyper-V VM or host, or an \
+                  emulator; use --listen tcp:127.0.0.1:PORT there)",
+    };
 
     /// A listening Hyper-V socket.
     pub struct HyperVListener {
@@ -81,18 +44,8 @@ mod imp {
     impl HyperVListener {
         /// Binds (`vm_id`, `service_id`) and listens.
         pub fn bind(vm_id: Guid, service_id: Guid) -> std::io::Result<HyperVListener> {
-            let socket = hyperv_socket()?;
-            let address = sockaddr_hv(vm_id, service_id);
-            let raw = socket.as_raw_socket() as ws::SOCKET;
-            // SAFETY: `address` is a SOCKADDR_HV's 36 bytes, its length passed with it.
-            let bound = unsafe { ws::bind(raw, address.as_ptr().cast(), address.len() as i32) };
-            if bound == ws::SOCKET_ERROR {
-                return Err(last_error(&format!("bind hv:{vm_id}:{service_id}")));
-            }
-            // SAFETY: `raw` is the bound socket owned by `socket`.
-            if unsafe { ws::listen(raw, ws::SOMAXCONN as i32) } == ws::SOCKET_ERROR {
-                return Err(last_error("listen on the Hyper-V socket"));
-            }
+            let socket = winsock::stream_socket(HYPERV)?;
+            winsock::bind_listen(&socket, &sockaddr_hv(vm_id, service_id), HYPERV)?;
             Ok(HyperVListener {
                 socket: Arc::new(socket),
                 local: format!("hv:{vm_id}:{service_id}"),
@@ -106,46 +59,19 @@ mod imp {
 
         /// The next connection, with its peer (`hv:VMID`).
         pub async fn accept(&self) -> std::io::Result<(BoxStream, String)> {
-            let listener = self.socket.clone();
-            let (socket, peer) = tokio::task::spawn_blocking(move || {
-                let mut address = [0u8; 36];
-                let mut length = address.len() as i32;
-                let raw = listener.as_raw_socket() as ws::SOCKET;
-                // SAFETY: `address` has room for `length` bytes; accept writes the peer's
-                // SOCKADDR_HV there and its length into `length`.
-                let socket = unsafe { ws::accept(raw, address.as_mut_ptr().cast(), &mut length) };
-                if socket == ws::INVALID_SOCKET {
-                    return Err(last_error("accept on the Hyper-V socket"));
-                }
-                // SAFETY: `socket` is the new connection, owned by nothing else.
-                let socket = unsafe { OwnedSocket::from_raw_socket(socket as RawSocket) };
-                let peer = parse_sockaddr_hv(&address[..length.clamp(0, 36) as usize])
-                    .map_or_else(|| "hv:unknown".to_string(), |(vm, _)| format!("hv:{vm}"));
-                Ok((socket, peer))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            Ok((into_stream(socket)?, peer))
+            let (stream, peer) = winsock::accept(self.socket.clone()).await?;
+            let peer = parse_sockaddr_hv(&peer)
+                .map_or_else(|| "hv:unknown".to_string(), |(vm, _)| format!("hv:{vm}"));
+            Ok((stream, peer))
         }
     }
 
     /// Connects to (`vm_id`, `service_id`), synchronously on a blocking thread.
     pub async fn connect_hyperv(vm_id: Guid, service_id: Guid) -> std::io::Result<BoxStream> {
-        let socket = tokio::task::spawn_blocking(move || {
-            let socket = hyperv_socket()?;
-            let address = sockaddr_hv(vm_id, service_id);
-            let raw = socket.as_raw_socket() as ws::SOCKET;
-            // SAFETY: `address` is a SOCKADDR_HV's 36 bytes, its length passed with it.
-            let connected =
-                unsafe { ws::connect(raw, address.as_ptr().cast(), address.len() as i32) };
-            if connected == ws::SOCKET_ERROR {
-                return Err(last_error(&format!("connect to hv:{vm_id}:{service_id}")));
-            }
-            Ok(socket)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        into_stream(socket)
+        let address = sockaddr_hv(vm_id, service_id).to_vec();
+        winsock::connect(HYPERV, address)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("hv:{vm_id}:{service_id}: {e}")))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Unix domain sockets (development, tests, Firecracker's hybrid vsock). Windows has AF_UNIX
-//! too, but tokio does not drive it; the Windows guest issue builds it, until then binding
-//! or connecting says so.
+//! too (since Windows 10 1803), which tokio does not drive: there the socket is WinSock's
+//! (`sys::winsock`), with a `sockaddr_un` built here.
 
 use std::path::Path;
 
@@ -54,35 +54,63 @@ mod imp {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 mod imp {
     use super::*;
+    use crate::sockaddr::sockaddr_un;
+    use crate::sys::winsock;
     use crate::BoxStream;
+    use std::os::windows::io::OwnedSocket;
+    use std::sync::Arc;
 
-    fn not_built() -> std::io::Error {
-        std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "Unix sockets on Windows are not built yet (use tcp:127.0.0.1:PORT)",
-        )
+    /// AF_UNIX on WinSock.
+    const UNIX: winsock::Family = winsock::Family {
+        number: 1,
+        protocol: 0,
+        name: "AF_UNIX",
+        missing: "this Windows has no Unix sockets (Windows 10 1803 or later has them)",
+    };
+
+    /// A listening Unix socket; its file is removed when it is dropped.
+    pub struct LocalListener(Arc<OwnedSocket>, std::path::PathBuf);
+
+    impl Drop for LocalListener {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.1);
+        }
     }
 
-    /// A listening Unix socket: not built on this OS yet.
-    pub struct LocalListener(());
-
     impl LocalListener {
-        /// Binds `path`: not built yet.
-        pub fn bind(_path: &Path) -> std::io::Result<LocalListener> {
-            Err(not_built())
+        /// Binds `path`. A stale socket file (nothing accepts on it) is replaced; a socket
+        /// another process still serves is an error, as on Unix.
+        pub fn bind(path: &Path) -> std::io::Result<LocalListener> {
+            let address = sockaddr_un(path)?;
+            if std::fs::symlink_metadata(path).is_ok() {
+                let probe = winsock::stream_socket(UNIX)?;
+                if winsock::connect_now(&probe, &address).is_ok() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        format!(
+                            "{} is in use: another process is listening on it (stop it first)",
+                            path.display()
+                        ),
+                    ));
+                }
+                std::fs::remove_file(path)?;
+            }
+            let socket = winsock::stream_socket(UNIX)?;
+            winsock::bind_listen(&socket, &address, UNIX)?;
+            Ok(LocalListener(Arc::new(socket), path.to_path_buf()))
         }
 
         /// The next connection.
         pub async fn accept(&self) -> std::io::Result<BoxStream> {
-            Err(not_built())
+            Ok(winsock::accept(self.0.clone()).await?.0)
         }
     }
 
-    /// Connects to the socket at `path`: not built yet.
-    pub async fn connect_local(_path: &Path) -> std::io::Result<BoxStream> {
-        Err(not_built())
+    /// Connects to the socket at `path`.
+    pub async fn connect_local(path: &Path) -> std::io::Result<BoxStream> {
+        winsock::connect(UNIX, sockaddr_un(path)?).await
     }
 }

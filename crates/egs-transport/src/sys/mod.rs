@@ -4,6 +4,8 @@
 
 mod hyperv;
 mod local;
+#[cfg(windows)]
+mod winsock;
 pub use hyperv::{connect_hyperv, HyperVListener, HYPERV_UNAVAILABLE};
 pub use local::{connect_local, LocalListener};
 
