@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a given time, seeded from the conformance data.
-# Usage: fuzz/run.sh TARGET SECONDS   (targets: yaml_load, mime_parse, userdata_pipeline, kvp_decode, seed_media, kvp_documents, ssh_preauth, ssh_auth_inputs, netconfig, root_resolve)
+# Usage: fuzz/run.sh TARGET SECONDS   (targets: yaml_load, mime_parse, userdata_pipeline, kvp_decode, seed_media, kvp_documents, ssh_preauth, ssh_auth_inputs, netconfig, root_resolve, sftp_names)
 # A dictionary fuzz/TARGET.dict, when there is one, steers the mutations.
 set -euo pipefail
 target=${1:?target}

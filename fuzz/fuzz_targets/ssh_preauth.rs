@@ -11,9 +11,16 @@ use egs_ssh::server::{config, serve_connection, Limits, Settings};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::AsyncWriteExt;
 
-fn settings() -> &'static (Arc<Settings>, Arc<russh::server::Config>, tokio::runtime::Runtime) {
-    static SETUP: OnceLock<(Arc<Settings>, Arc<russh::server::Config>, tokio::runtime::Runtime)> =
-        OnceLock::new();
+fn settings() -> &'static (
+    Arc<Settings>,
+    Arc<russh::server::Config>,
+    tokio::runtime::Runtime,
+) {
+    static SETUP: OnceLock<(
+        Arc<Settings>,
+        Arc<russh::server::Config>,
+        tokio::runtime::Runtime,
+    )> = OnceLock::new();
     SETUP.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("egs-fuzz-{}", std::process::id()));
         let host_key = egs_ssh::host_key::load_or_create(&dir.join("private/key")).unwrap();
@@ -41,7 +48,12 @@ fuzz_target!(|data: &[u8]| {
     let (settings, config, runtime) = settings();
     runtime.block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let serving = tokio::spawn(serve_connection(settings.clone(), config.clone(), server, None));
+        let serving = tokio::spawn(serve_connection(
+            settings.clone(),
+            config.clone(),
+            server,
+            None,
+        ));
         if let Some((&first, rest)) = data.split_first() {
             if first & 1 == 1 {
                 let _ = client.write_all(b"SSH-2.0-OpenSSH_9.2p1 fuzz\r\n").await;
