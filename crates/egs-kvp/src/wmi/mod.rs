@@ -1,8 +1,12 @@
 //! A VM's KVP as its Hyper-V host sees it: WMI `root\virtualization\v2`
 //! (`Msvm_KvpExchangeComponent` to read the Guest and intrinsic pools,
 //! `Msvm_VirtualSystemManagementService.AddKvpItems`/`ModifyKvpItems`/`RemoveKvpItems` to
-//! write the External pool; `original-remote-access.md` §3.5). The WMI calls are built by
-//! the Hyper-V host issue; until then every operation says so and nothing pretends.
+//! write the External pool; `original-remote-access.md` §3.5). What is said to WMI — the
+//! queries, the embedded instances, the split of a write, return values and jobs — is in
+//! [`protocol`], tested without WMI; the COM calls that carry it are not built yet, so
+//! every operation says so and nothing pretends.
+
+pub mod protocol;
 
 use crate::store::{KvpError, KvpStore, Listing, Plan, PoolId};
 
