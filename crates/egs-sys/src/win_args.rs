@@ -79,7 +79,7 @@ pub fn environment_block(
         vars.push((name.clone(), value.clone()));
     }
     vars.retain(|(k, v)| {
-        let name_ok = !k.is_empty() && !k[1..].contains('=');
+        let name_ok = !k.is_empty() && !k.chars().skip(1).any(|c| c == '=');
         name_ok && !k.contains('\0') && !v.contains('\0')
     });
     vars.sort_by_key(|(k, _)| k.to_uppercase());
@@ -134,6 +134,7 @@ mod tests {
             ("TERM".into(), "dumb".into()),
             ("=C:".into(), r"C:\".into()),
             ("bad=name".into(), "x".into()),
+            ("É=x".into(), "dropped, not a panic".into()),
         ];
         let block = environment_block(base, &[("term".into(), "xterm".into())]);
         let text = String::from_utf16(&block).unwrap();
