@@ -6,6 +6,18 @@ use std::path::Path;
 
 pub use imp::{connect_local, LocalListener};
 
+/// Binding a socket path another process still serves: a second daemon must not silently
+/// take over the first one's clients.
+fn in_use(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!(
+            "{} is in use: another process is listening on it (stop it first)",
+            path.display()
+        ),
+    )
+}
+
 #[cfg(unix)]
 mod imp {
     use super::*;
@@ -28,13 +40,7 @@ mod imp {
                     ));
                 }
                 if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::AddrInUse,
-                        format!(
-                            "{} is in use: another process is listening on it (stop it first)",
-                            path.display()
-                        ),
-                    ));
+                    return Err(in_use(path));
                 }
                 std::fs::remove_file(path)?;
             }
@@ -88,13 +94,7 @@ mod imp {
             if std::fs::symlink_metadata(path).is_ok() {
                 let probe = winsock::stream_socket(UNIX)?;
                 if winsock::connect_now(&probe, &address).is_ok() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::AddrInUse,
-                        format!(
-                            "{} is in use: another process is listening on it (stop it first)",
-                            path.display()
-                        ),
-                    ));
+                    return Err(in_use(path));
                 }
                 std::fs::remove_file(path)?;
             }
