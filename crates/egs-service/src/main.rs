@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use egs_sys::service::SERVICE_NAME;
 
 /// Eryph guest services: cloud-init-compatible provisioning and SSH over the VM socket.
 #[derive(Debug, Parser)]
@@ -125,10 +126,10 @@ enum TargetArg {
 }
 
 /// What `install-service`/`uninstall-service` print and exit with.
-fn service_outcome(result: std::io::Result<()>, done: &str) -> ExitCode {
+fn service_outcome(result: std::io::Result<String>) -> ExitCode {
     match result {
-        Ok(()) => {
-            println!("{done} the service {}", egs_sys::service::SERVICE_NAME);
+        Ok(done) => {
+            println!("{done}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -204,15 +205,15 @@ fn main() -> ExitCode {
             let installed = std::env::current_exe()
                 .and_then(|exe| egs_sys::service::install(&exe, &options))
                 .and_then(|()| egs_sys::eventlog::register_source(egs_sys::eventlog::SOURCE));
-            service_outcome(installed, "installed")
+            service_outcome(installed.map(|()| format!("installed the service {SERVICE_NAME}")))
         }
         Command::UninstallService => {
             let removed = egs_sys::service::uninstall();
             let _ = egs_sys::eventlog::unregister_source(egs_sys::eventlog::SOURCE);
-            match removed {
-                Ok(false) => service_outcome(Ok(()), "nothing to remove: not installed:"),
-                removed => service_outcome(removed.map(drop), "removed"),
-            }
+            service_outcome(removed.map(|removed| match removed {
+                true => format!("removed the service {SERVICE_NAME}"),
+                false => format!("the service {SERVICE_NAME} is not installed: nothing to remove"),
+            }))
         }
         Command::Version => {
             println!("egs-service {}", env!("CARGO_PKG_VERSION"));

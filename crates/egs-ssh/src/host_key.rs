@@ -126,7 +126,7 @@ mod tests {
     #[test]
     #[cfg_attr(
         not(unix),
-        ignore = "key files are guarded by POSIX modes; Windows ACLs come with the Windows guest issue"
+        ignore = "POSIX modes guard key files here; on Windows the folder's DACL does (egs_sys::fs::make_private, tested there)"
     )]
     fn created_once_kept_and_replaced_when_exposed() {
         let dir = tempfile::tempdir().unwrap();

@@ -3,12 +3,10 @@
 //! (`hv_sock`), and a Linux host runs no Hyper-V VMs — so there they are an error that says
 //! what to use instead.
 //!
-//! On Windows the socket is WinSock's (`socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW)`)
-//! with a `SOCKADDR_HV` address ([`crate::sockaddr_hv`]: family, reserved, VM id, service id, the
-//! GUIDs in Windows' struct layout). Accepting and connecting block, so they run on
-//! tokio's blocking threads (the original notes that .NET's asynchronous connect fails on
-//! AF_HYPERV); a connected socket is then handed to tokio as a TCP stream, which IOCP
-//! drives like any stream socket.
+//! On Windows the socket is WinSock's (`socket(AF_HYPERV, SOCK_STREAM, HV_PROTOCOL_RAW)`,
+//! through `sys::winsock`) with a `SOCKADDR_HV` address ([`crate::sockaddr_hv`]). Connecting
+//! is synchronous, on a blocking thread: the original notes that .NET's asynchronous
+//! connect fails on AF_HYPERV.
 
 use crate::guid::Guid;
 use crate::BoxStream;

@@ -1,6 +1,6 @@
-//! The sockets of this OS: the VM socket (AF_VSOCK on Linux; the Hyper-V socket of a
-//! Windows guest or host belongs in a `windows` module beside it) and Unix sockets
-//! (`local`).
+//! The sockets of this OS: the VM socket (AF_VSOCK on Linux in `linux`, AF_HYPERV of a
+//! Windows guest or host in `hyperv`) and Unix sockets (`local`); on Windows the last two
+//! go through WinSock (`winsock`), which tokio does not drive for them.
 
 mod hyperv;
 mod local;
