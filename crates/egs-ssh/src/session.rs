@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use russh::server::Handle;
 use russh::ChannelId;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 
 use egs_sys::{process, pty};
@@ -273,14 +273,20 @@ impl Output {
 }
 
 async fn finish_piped(mut child: Child, output: Output, running: Arc<AtomicBool>) {
-    let stdout = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(pump(s, output.clone(), false)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(pump(s, output.clone(), true)));
+    let stdout = child.stdout.take().map(|mut s| {
+        tokio::spawn(pump(
+            async move |buf| s.read(buf).await,
+            output.clone(),
+            false,
+        ))
+    });
+    let stderr = child.stderr.take().map(|mut s| {
+        tokio::spawn(pump(
+            async move |buf| s.read(buf).await,
+            output.clone(),
+            true,
+        ))
+    });
     for pump in [stdout, stderr].into_iter().flatten() {
         let _ = pump.await;
     }
@@ -295,17 +301,11 @@ async fn finish_pty(
     output: Output,
     running: Arc<AtomicBool>,
 ) {
-    let mut carried = tokio::spawn({
-        let output = output.clone();
-        async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            while let Ok(n @ 1..) = master.read(&mut buf).await {
-                if !output.send(buf[..n].to_vec(), false).await {
-                    return;
-                }
-            }
-        }
-    });
+    let mut carried = tokio::spawn(pump(
+        async move |buf| master.read(buf).await,
+        output.clone(),
+        false,
+    ));
     let status = tokio::select! {
         status = child.wait() => {
             if tokio::time::timeout(PTY_DRAIN, &mut carried).await.is_err() {
@@ -319,10 +319,15 @@ async fn finish_pty(
     report_exit(status, output.id, &output.handle).await;
 }
 
-/// Copies a process's output to the channel (stderr as extended data 1), in order.
-async fn pump<R: AsyncRead + Unpin>(mut from: R, output: Output, stderr: bool) {
+/// Copies a process's (or its terminal's) output, as `read` gives it, to the channel
+/// (stderr as extended data 1), in order.
+async fn pump(
+    mut read: impl AsyncFnMut(&mut [u8]) -> std::io::Result<usize>,
+    output: Output,
+    stderr: bool,
+) {
     let mut buf = vec![0u8; 32 * 1024];
-    while let Ok(n @ 1..) = from.read(&mut buf).await {
+    while let Ok(n @ 1..) = read(&mut buf).await {
         if !output.send(buf[..n].to_vec(), stderr).await {
             return;
         }
