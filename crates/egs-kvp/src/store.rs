@@ -94,9 +94,6 @@ pub enum KvpError {
         /// Where the partial record starts.
         offset: usize,
     },
-    /// A backend a later release builds.
-    #[error("{0} is not built yet")]
-    NotBuilt(&'static str),
     /// An empty key.
     #[error("KVP key must not be empty")]
     EmptyKey,

@@ -16,11 +16,10 @@ use egs_ssh::server::{Limits, Settings};
 
 use crate::provision;
 
-/// KVP status keys (Guest pool).
-const KEY_STATUS: &str = "eryph:guest-services:status";
-const KEY_VERSION: &str = "eryph:guest-services:version";
-const KEY_OS: &str = "eryph:guest-services:operating-system";
-const KEY_FEATURES: &str = "eryph:guest-services:features";
+use egs_ssh::server::{
+    KVP_FEATURES as KEY_FEATURES, KVP_OS as KEY_OS, KVP_STATUS as KEY_STATUS,
+    KVP_VERSION as KEY_VERSION,
+};
 
 /// Options of the daemon.
 #[derive(Debug, clap::Args)]

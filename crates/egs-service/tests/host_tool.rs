@@ -453,6 +453,59 @@ fn shell_override_and_kvp_data() {
         serde_json::from_str(&s.ok(&["--kvp-dir", &kvp, "get-data", &s.target, "--json"])).unwrap();
     assert_eq!(data["guest"]["eryph:guest-services:status"], "available");
     assert!(data["external"].as_object().unwrap().is_empty());
+    let members: Vec<&String> = data.as_object().unwrap().keys().collect();
+    assert_eq!(
+        members,
+        ["external", "guest", "guest_intrinsic", "host_only"]
+    );
+    let text = s.ok(&["--kvp-dir", &kvp, "get-data", &s.target]);
+    let features = text.lines().nth(1).unwrap();
+    assert!(
+        text.starts_with("Guest data\n  eryph:guest-services:features ")
+            && features.ends_with("  shell-override"),
+        "sorted by key, aligned: {text}"
+    );
+    assert!(
+        text.contains("\n\nExternal data\n  no data\n\nHost-only data\n  no data"),
+        "{text}"
+    );
+    // get-status from KVP, as on a Hyper-V host (§3.9).
+    let status = s.ok(&["--kvp-dir", &kvp, "get-status", &s.target]);
+    assert!(
+        status.starts_with("Guest services: available\nVersion: "),
+        "{status}"
+    );
+    let empty = s.dir.path().join("no-kvp");
+    let status = s.ok(&[
+        "--kvp-dir",
+        empty.to_str().unwrap(),
+        "get-status",
+        &s.target,
+        "--json",
+    ]);
+    assert_eq!(
+        status.trim_end(),
+        r#"{"provisioning":null,"status":"unknown","version":null}"#
+    );
+    // add-ssh-config pushes the machine key into the VM's KVP slots (§4.2): the guest
+    // authorizes it from there when its own file no longer lists it.
+    let out = s.ok(&["--kvp-dir", &kvp, "add-ssh-config", &s.target, "vm"]);
+    assert!(
+        out.contains(
+            "eryph:guest-services:client-public-key, eryph:guest-services:client-public-key:"
+        ),
+        "{out}"
+    );
+    std::fs::write(s.dir.path().join("conf/id_egs.pub"), "").unwrap();
+    assert_eq!(s.ssh("vm", "echo through-kvp").1.trim(), "through-kvp");
+    let data: serde_json::Value =
+        serde_json::from_str(&s.ok(&["--kvp-dir", &kvp, "get-data", &s.target, "--json"])).unwrap();
+    let key = s.ok(&["get-ssh-key"]);
+    assert_eq!(
+        data["external"]["eryph:guest-services:client-public-key"],
+        key.as_str()
+    );
+    assert_eq!(data["external"].as_object().unwrap().len(), 2, "{data}");
     let (code, out) = s.tool(&[
         "--kvp-dir",
         &kvp,

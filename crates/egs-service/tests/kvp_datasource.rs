@@ -189,7 +189,7 @@ fn instance_id_and_hostname_options_and_clearing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("WMI"),
+        String::from_utf8_lossy(&out.stderr).contains("KVP belongs to Hyper-V VMs"),
         "without --kvp-dir the Hyper-V path is named"
     );
 }
@@ -330,37 +330,49 @@ fn bad_chunk_sets_have_their_documented_outcomes() {
     assert_eq!(keys.len(), 3, "one chunk, sha256, count: {keys:?}");
 }
 
-/// Without `--kvp-dir` the tool means a VM's KVP on its Hyper-V host (WMI): not built yet,
-/// and it says so for every KVP command instead of touching anything.
+/// Without `--kvp-dir` the tool means a Hyper-V VM's KVP through WMI on its host: a target
+/// that is not a VM id is refused, and off Windows a VM id says where WMI is — for every KVP
+/// command, before touching anything.
 #[test]
-fn a_vms_kvp_through_wmi_says_it_is_not_built() {
+fn a_vms_kvp_needs_a_vm_id_and_a_windows_host() {
     let dir = tempfile::tempdir().unwrap();
     let ud = dir.path().join("user-data");
     std::fs::write(&ud, USER_DATA).unwrap();
-    for args in [
-        vec![
-            "set-user-data",
+    for (target, expected) in [
+        (
             "vm1",
-            "--user-data",
-            ud.to_str().unwrap(),
-            "--instance-id",
-            "iid-wmi",
-        ],
-        vec!["clear-user-data", "vm1"],
-        vec!["set-shell", "vm1", "--command", "/bin/sh"],
-        vec!["get-data", "vm1", "--json"],
+            "vm1: KVP belongs to Hyper-V VMs: give the VM id (a GUID), or --kvp-dir DIR for pool files",
+        ),
+        (
+            "5c5b4a4e-1d2c-4b6a-9f00-abcdefabcdef",
+            "a VM's KVP is read through Hyper-V's WMI, on its Windows host (elsewhere use --kvp-dir DIR with pool files)",
+        ),
     ] {
-        let (code, out) = code_and_output(
-            Command::new(binary("egs-tool"))
-                .env("EGS_TOOL_HOME", dir.path().join("home"))
-                .args(&args),
-        );
-        assert_eq!(code, 2, "{args:?}: {out}");
-        assert!(
-            out.contains(
-                "vm1: reading and writing a VM's KVP through Hyper-V WMI on its host is not built yet"
-            ),
-            "{args:?}: {out}"
-        );
+        for args in [
+            vec![
+                "set-user-data",
+                target,
+                "--user-data",
+                ud.to_str().unwrap(),
+                "--instance-id",
+                "iid-wmi",
+            ],
+            vec!["clear-user-data", target],
+            vec!["set-shell", target, "--command", "/bin/sh"],
+            vec!["get-data", target, "--json"],
+            vec!["get-status", target],
+        ]
+        .into_iter()
+        // get-status of a target that is no VM id asks over SSH (and says it is no target).
+        .filter(|args| args[0] != "get-status" || target != "vm1")
+        {
+            let (code, out) = code_and_output(
+                Command::new(binary("egs-tool"))
+                    .env("EGS_TOOL_HOME", dir.path().join("home"))
+                    .args(&args),
+            );
+            assert_eq!(code, 2, "{args:?}: {out}");
+            assert!(out.contains(expected), "{args:?}: {out}");
+        }
     }
 }

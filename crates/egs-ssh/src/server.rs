@@ -48,6 +48,16 @@ pub const USER: &str = "egs";
 /// The KVP key slot name (an `:<id>` suffix names further slots).
 pub const KVP_KEY_SLOT: &str = "eryph:guest-services:client-public-key";
 
+/// Guest-pool keys the service reports itself with (`original-remote-access.md` §3.6):
+/// `available` while it runs.
+pub const KVP_STATUS: &str = "eryph:guest-services:status";
+/// The service's version.
+pub const KVP_VERSION: &str = "eryph:guest-services:version";
+/// The guest's operating system.
+pub const KVP_OS: &str = "eryph:guest-services:operating-system";
+/// Space-separated features (`shell-override`, `port-forwarding`).
+pub const KVP_FEATURES: &str = "eryph:guest-services:features";
+
 /// Connection bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

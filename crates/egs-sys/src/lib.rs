@@ -20,3 +20,4 @@ pub mod registry;
 pub mod service;
 pub mod shutdown;
 pub mod win_args;
+pub mod wmi;

@@ -65,7 +65,7 @@ pub fn set_user_data(kvp_dir: Option<&Path>, args: UserDataArgs) -> Result<Strin
     if let Some(p) = network_config {
         docs.push(("network-config", read(&p)?));
     }
-    let kvp = host_store(kvp_dir, &target);
+    let kvp = host_store(kvp_dir, &target)?;
     let refs: Vec<(&str, &[u8])> = docs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     documents::write(kvp.as_ref(), &refs).map_err(|e| format!("{target}: {e}"))?;
     let summary: Vec<String> = docs
@@ -83,7 +83,7 @@ pub fn set_user_data(kvp_dir: Option<&Path>, args: UserDataArgs) -> Result<Strin
 
 /// `clear-user-data`.
 pub fn clear_user_data(kvp_dir: Option<&Path>, target: &str) -> Result<String, String> {
-    let kvp = host_store(kvp_dir, target);
+    let kvp = host_store(kvp_dir, target)?;
     let removed = documents::clear(kvp.as_ref()).map_err(|e| format!("{target}: {e}"))?;
     Ok(format!("{target}: removed {removed} key(s)"))
 }

@@ -106,7 +106,9 @@ enum Command {
         #[arg(long)]
         recursive: bool,
     },
-    /// Show whether the guest service answers, its version and provisioning status.
+    /// Show whether the guest service is available, its version and provisioning status:
+    /// for a Hyper-V VM (and with --kvp-dir) from its KVP, as the original; for other
+    /// targets by asking the service over SSH.
     GetStatus {
         /// The guest.
         target: String,
@@ -132,7 +134,7 @@ enum Command {
     GetData {
         /// The guest.
         target: String,
-        /// As JSON (the only form so far).
+        /// As one JSON object (`guest`, `guest_intrinsic`, `external`, `host_only`).
         #[arg(long)]
         json: bool,
     },
@@ -164,7 +166,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             String::new()
         }),
         Command::AddSshConfig { target, alias } => {
-            remote::add_ssh_config(&target, alias.as_deref())
+            remote::add_ssh_config(&target, alias.as_deref(), kvp_dir)
         }
         Command::Proxy { target } => remote::proxy(&target).map(|()| String::new()),
         Command::UploadFile {
@@ -221,6 +223,9 @@ fn run(cli: Cli) -> Result<String, Failure> {
             overwrite,
             recursive,
         ),
+        Command::GetStatus { target, json } if kvp::uses_kvp(kvp_dir, &target) => {
+            kvp::get_status(kvp_dir, &target, json).map_err(usage)
+        }
         Command::GetStatus { target, json } => remote::get_status(&target, json),
         Command::SetShell {
             target,
@@ -235,7 +240,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             reset,
         )
         .map_err(usage),
-        Command::GetData { target, json: _ } => kvp::get_data(kvp_dir, &target).map_err(usage),
+        Command::GetData { target, json } => kvp::get_data(kvp_dir, &target, json).map_err(usage),
         Command::SetUserData { args } => documents::set_user_data(kvp_dir, args).map_err(usage),
         Command::ClearUserData { target } => {
             documents::clear_user_data(kvp_dir, &target).map_err(usage)

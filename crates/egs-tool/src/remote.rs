@@ -60,10 +60,31 @@ pub fn base_dir() -> PathBuf {
     data.join("eryph/guest-services")
 }
 
+/// The user's home, where `.ssh/config` is: `%USERPROFILE%` on Windows (where
+/// Win32-OpenSSH looks, whatever `HOME` says), `$HOME` elsewhere.
 fn home() -> PathBuf {
-    std::env::var_os("HOME")
+    let variable = if egs_sys::WINDOWS {
+        "USERPROFILE"
+    } else {
+        "HOME"
+    };
+    std::env::var_os(variable)
+        .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root"))
+        .unwrap_or_else(|| PathBuf::from(if egs_sys::WINDOWS { r"C:\" } else { "/root" }))
+}
+
+/// Where the per-guest ssh configs and known-hosts files go: `<base>/ssh`, except on
+/// Windows without `$EGS_TOOL_HOME`, where they are per user as in the original
+/// (`%LOCALAPPDATA%\.eryph\guest-services\ssh`; the machine key stays machine-wide).
+fn ssh_dir() -> PathBuf {
+    let per_user = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty());
+    match per_user {
+        Some(local) if egs_sys::WINDOWS && std::env::var_os("EGS_TOOL_HOME").is_none() => {
+            PathBuf::from(local).join(r".eryph\guest-services\ssh")
+        }
+        _ => base_dir().join("ssh"),
+    }
 }
 
 fn key_path() -> PathBuf {
@@ -123,8 +144,13 @@ pub fn get_ssh_key() -> Result<String, Failure> {
     Ok(text.trim_end().to_string())
 }
 
-/// `add-ssh-config <target> [alias]`.
-pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure> {
+/// `add-ssh-config <target> [alias]`: the guest's stanza, the include block in
+/// `~/.ssh/config`, and for a VM with KVP the machine key pushed into its slots.
+pub fn add_ssh_config(
+    spec: &str,
+    alias: Option<&str>,
+    kvp_dir: Option<&Path>,
+) -> Result<String, Failure> {
     let endpoint = target(spec)?;
     if let Some(alias) = alias {
         ssh_config::check_alias(alias).map_err(|e| Failure {
@@ -133,13 +159,19 @@ pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure
         })?;
     }
     machine_key()?;
-    let base = base_dir();
-    let vm_dir = base.join("ssh/vm.d");
-    let known_dir = base.join("ssh/known_hosts.d");
+    let pushed = if crate::kvp::uses_kvp(kvp_dir, spec) {
+        crate::kvp::push_client_key(kvp_dir, spec, &get_ssh_key()?).map_err(Failure::from)?
+    } else {
+        Vec::new()
+    };
+    let ssh = ssh_dir();
+    let vm_dir = ssh.join("vm.d");
+    let known_dir = ssh.join("known_hosts.d");
     for dir in [&vm_dir, &known_dir] {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let canonical = ssh_config::canonical_name(&endpoint);
+    let flavor = ssh_config::Flavor::native(&home());
     let tool = std::env::current_exe().map_err(|e| format!("egs-tool's own path: {e}"))?;
     let known_hosts = known_dir.join(&canonical);
     let text = ssh_config::Stanza {
@@ -149,6 +181,7 @@ pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure
         known_hosts: &known_hosts,
         tool: &tool,
         target: spec,
+        flavor: &flavor,
     }
     .render()
     .map_err(|e| Failure {
@@ -184,14 +217,21 @@ pub fn add_ssh_config(spec: &str, alias: Option<&str>) -> Result<String, Failure
     };
     let updated = ssh_config::with_include_block(
         &existing,
-        &ssh_config::include_block(&vm_dir)?,
+        &ssh_config::include_block(&vm_dir, &flavor)?,
         &config.display().to_string(),
+        &flavor,
     )?;
     if updated != existing {
         std::fs::create_dir_all(&ssh_dir).map_err(|e| format!("{}: {e}", ssh_dir.display()))?;
         write(&config, &updated, 0o600)?;
     }
     let mut lines = vec![format!("Wrote {}", file.display())];
+    if !pushed.is_empty() {
+        lines.push(format!(
+            "Put this machine's key into the VM's KVP ({})",
+            pushed.join(", ")
+        ));
+    }
     if let Some(alias) = alias {
         lines.push(format!("  ssh {alias}"));
     }
@@ -219,8 +259,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub fn proxy(spec: &str) -> Result<(), Failure> {
     let endpoint = target(spec)?;
     let _ = std::fs::remove_file(
-        base_dir()
-            .join("ssh/known_hosts.d")
+        ssh_dir()
+            .join("known_hosts.d")
             .join(ssh_config::canonical_name(&endpoint)),
     );
     runtime()?.block_on(async {
