@@ -240,3 +240,80 @@ pub fn get_data(kvp_dir: Option<&Path>, target: &str, json: bool) -> Result<Stri
     };
     Ok(data_document(&pools, json))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egs_kvp::record::Record;
+
+    fn listing(pairs: &[(&str, &str)]) -> Listing {
+        Listing {
+            records: pairs
+                .iter()
+                .enumerate()
+                .map(|(index, (key, value))| Record {
+                    index,
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// `get-data` as the original prints it (§4.6): four members, JSON objects embedded,
+    /// anything else (broken JSON, arrays) a string; the text form sorted by key.
+    #[test]
+    fn get_data_document() {
+        let pools = [
+            listing(&[
+                ("eryph:guest-services:status", "available"),
+                (
+                    "eryph.provisioning.state",
+                    r#"  {"status": "done", "n": 1}"#,
+                ),
+                ("broken", "{not json"),
+                ("array", "[1, 2]"),
+            ]),
+            listing(&[("FullyQualifiedDomainName", "vm1.lab")]),
+            Listing::default(),
+            listing(&[("note", "x")]),
+        ];
+        let json: serde_json::Value = serde_json::from_str(&data_document(&pools, true)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "guest": {
+                    "eryph:guest-services:status": "available",
+                    "eryph.provisioning.state": {"status": "done", "n": 1},
+                    "broken": "{not json",
+                    "array": "[1, 2]",
+                },
+                "guest_intrinsic": {"FullyQualifiedDomainName": "vm1.lab"},
+                "external": {},
+                "host_only": {"note": "x"},
+            })
+        );
+        assert!(
+            data_document(&pools, true).starts_with("{\n  \""),
+            "indented"
+        );
+        assert_eq!(
+            data_document(&pools, false),
+            "Guest data\n\
+             \x20 array                        [1, 2]\n\
+             \x20 broken                       {not json\n\
+             \x20 eryph.provisioning.state       {\"status\": \"done\", \"n\": 1}\n\
+             \x20 eryph:guest-services:status  available\n\
+             \n\
+             Intrinsic guest data\n\
+             \x20 FullyQualifiedDomainName  vm1.lab\n\
+             \n\
+             External data\n\
+             \x20 no data\n\
+             \n\
+             Host-only data\n\
+             \x20 note  x"
+        );
+    }
+}

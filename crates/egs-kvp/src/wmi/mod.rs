@@ -89,12 +89,21 @@ fn connect_hyper_v() -> io::Result<Box<dyn Connection>> {
     }
     match Namespace::connect(protocol::NAMESPACE) {
         Ok(namespace) => Ok(Box::new(namespace)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
-            e.kind(),
-            format!("{e}; is Hyper-V installed on this machine?"),
-        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(with_hint(e)),
         Err(e) => Err(e),
     }
+}
+
+/// A WMI error with what to do about it, where that is clear.
+fn with_hint(e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::NotFound => "is Hyper-V installed on this machine?",
+        io::ErrorKind::PermissionDenied => {
+            "run it elevated (as an administrator) or as a member of Hyper-V Administrators"
+        }
+        _ => return e,
+    };
+    io::Error::new(e.kind(), format!("{e}; {hint}"))
 }
 
 impl HostWmi {
@@ -116,7 +125,11 @@ impl HostWmi {
     fn io(&self, pool: &str, source: io::Error) -> KvpError {
         KvpError::Io {
             location: format!("VM {} ({pool}, Hyper-V WMI)", self.vm_id),
-            source,
+            source: if source.kind() == io::ErrorKind::PermissionDenied {
+                with_hint(source)
+            } else {
+                source
+            },
         }
     }
 
@@ -537,6 +550,14 @@ mod tests {
         assert!(
             e.to_string().ends_with("AddKvpItems: the job failed with error code 32775: The operation cannot be performed while the object is in its current state."),
             "{e}"
+        );
+        let denied = io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "WMI query: access denied (0x80041003)",
+        );
+        assert_eq!(
+            replayed(Replay::default()).0.io("HostExchangeItems", denied).to_string(),
+            format!("VM {VM} (HostExchangeItems, Hyper-V WMI): WMI query: access denied (0x80041003); run it elevated (as an administrator) or as a member of Hyper-V Administrators")
         );
         let e = store.set(PoolId::Guest, "k", "v").unwrap_err();
         assert!(
