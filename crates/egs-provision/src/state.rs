@@ -122,12 +122,25 @@ impl OutsideRoot {
 }
 
 impl Layout {
-    /// The layout for `root`; `state` overrides the state directory (all state moves).
+    /// The layout for `root`; `state` overrides the state directory (all state moves). On
+    /// Linux state is in `/var/lib/eryph/provisioning` and logs in
+    /// `/var/log/eryph/guest-services`; on Windows both in `\ProgramData\eryph\provisioning`.
     pub fn new(root: &Path, state: Option<&Path>) -> Layout {
         // A path that cannot be resolved (a link loop) fails the same way when it is used.
         let below = |path: &str| {
             egs_sys::fs::below_root(root, Path::new(path)).unwrap_or_else(|_| root.join(path))
         };
+        if egs_sys::WINDOWS {
+            // As the original: `%ProgramData%\eryph\provisioning`, its logs inside.
+            let state = state
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| below("ProgramData/eryph/provisioning"));
+            return Layout {
+                root: root.to_path_buf(),
+                logs: state.join("logs"),
+                state,
+            };
+        }
         Layout {
             root: root.to_path_buf(),
             state: state

@@ -97,21 +97,24 @@ fn bootcmd(ctx: &mut Context) -> ModuleResult {
             .map(|b| b.trim_start_matches(['\r', '\n']))
             .unwrap_or(&body)
             .to_string();
-        let path = write_script(
-            &instance.join("boothooks"),
-            &format!("{:02}-{}", i, part.filename),
-            body.as_bytes(),
-        )?;
+        let name = format!("{:02}-{}", i, part.filename);
+        let name = if ctx.system.is_windows() {
+            windows_script_name(&name, body.as_bytes())
+        } else {
+            name
+        };
+        let path = write_script(&instance.join("boothooks"), &name, body.as_bytes())?;
         execute(ctx, &path, "boothook")?;
     }
     if ctx.config.bootcmd.is_empty() {
         return Ok(Outcome::NothingToDo);
     }
-    let path = write_script(
-        &instance.join("scripts-bootcmd"),
-        "bootcmd",
-        shellify(&ctx.config.bootcmd).as_bytes(),
-    )?;
+    let (name, body) = if ctx.system.is_windows() {
+        ("bootcmd.cmd", cmdify(&ctx.config.bootcmd))
+    } else {
+        ("bootcmd", shellify(&ctx.config.bootcmd))
+    };
+    let path = write_script(&instance.join("scripts-bootcmd"), name, body.as_bytes())?;
     match execute(ctx, &path, "bootcmd")? {
         Some(code) if code != 0 => Err(SystemError::Command {
             command: "bootcmd".into(),
@@ -130,8 +133,71 @@ fn runcmd(ctx: &mut Context) -> ModuleResult {
         .layout()
         .instance(ctx.instance_id)
         .join("scripts");
-    write_script(&dir, "runcmd", shellify(&ctx.config.runcmd).as_bytes())?;
+    if ctx.system.is_windows() {
+        write_script(&dir, "runcmd.cmd", cmdify(&ctx.config.runcmd).as_bytes())?;
+    } else {
+        write_script(&dir, "runcmd", shellify(&ctx.config.runcmd).as_bytes())?;
+    }
     Ok(Outcome::Done)
+}
+
+/// `runcmd` for `cmd.exe` (`original-provisioning.md` §5.4): UTF-8 code page, strings as
+/// they are, list entries as one command line quoted as Windows programs split it; an
+/// entry that asks for a reboot (exit 1001 or 1003) ends the script with that code. CRLF.
+pub fn cmdify(commands: &[ConfigCommand]) -> String {
+    let mut lines = vec!["@echo off".to_string(), "chcp 65001 >nul".to_string()];
+    for c in commands {
+        lines.push(match c {
+            ConfigCommand::Shell(s) => s.clone(),
+            ConfigCommand::Argv(argv) => match egs_sys::win_args::command_line(argv) {
+                Ok(line) => batch_escape(&line),
+                Err(e) => format!("rem a runcmd entry was skipped: {e}"),
+            },
+        });
+        lines.push("if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%".into());
+    }
+    lines.push(String::new());
+    lines.join("\r\n")
+}
+
+/// A command line as a batch file line that runs exactly it: `%` doubled everywhere, and
+/// outside double quotes cmd's operators (`& | < > ^ ( )`) escaped with `^`, so a list
+/// entry's words reach the program as given and never start another command.
+fn batch_escape(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '%' => out.push('%'),
+            '&' | '|' | '<' | '>' | '^' | '(' | ')' if !quoted => out.push('^'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The name a script is staged under on Windows, where the extension decides how it runs
+/// (`original-provisioning.md` §5.3, filename first): `.ps1`, `.cmd` and `.bat` keep
+/// theirs; otherwise a first line `#ps1` or `#ps1_sysnative` makes it PowerShell, anything
+/// else runs through `cmd.exe`.
+pub fn windows_script_name(filename: &str, body: &[u8]) -> String {
+    let lower = filename.to_ascii_lowercase();
+    if [".ps1", ".cmd", ".bat"].iter().any(|e| lower.ends_with(e)) {
+        return filename.to_string();
+    }
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    let first = body
+        .split(|b| *b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).trim().to_ascii_lowercase())
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    if first == "#ps1" || first == "#ps1_sysnative" || first == "#ps1_x86" {
+        format!("{filename}.ps1")
+    } else {
+        format!("{filename}.cmd")
+    }
 }
 
 fn write_script(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, SystemError> {
@@ -272,9 +338,14 @@ fn scripts_user(ctx: &mut Context) -> ModuleResult {
         .iter()
         .filter(|p| matches!(p.kind(), PartKind::Script(ScriptFrequency::Instance)))
     {
-        let path = dir.join(part.filename.replace(['/', '\0'], "_"));
+        let name = if ctx.system.is_windows() {
+            windows_script_name(&part.filename, &part.payload)
+        } else {
+            part.filename.clone()
+        };
+        let path = dir.join(name.replace(['/', '\0'], "_"));
         if !path.exists() {
-            write_script(&dir, &part.filename, &part.payload)?;
+            write_script(&dir, &name, &part.payload)?;
         }
     }
     let scripts = sorted_files(&dir);
@@ -297,7 +368,12 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
         .iter()
         .filter(|p| p.kind() == PartKind::Script(frequency))
     {
-        write_script(&dir, &part.filename, &part.payload)?;
+        let name = if ctx.system.is_windows() {
+            windows_script_name(&part.filename, &part.payload)
+        } else {
+            part.filename.clone()
+        };
+        write_script(&dir, &name, &part.payload)?;
     }
     let scripts = sorted_files(&dir);
     if scripts.is_empty() {
@@ -328,6 +404,46 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runcmd_for_cmd_exe() {
+        let s = cmdify(&[
+            ConfigCommand::Shell(
+                r#"powershell -NoProfile -Command "Write-Host provisioned""#.into(),
+            ),
+            ConfigCommand::Argv(vec![
+                r"C:\Program Files\x.exe".into(),
+                "a b".into(),
+                "c&d".into(),
+                "50%".into(),
+            ]),
+        ]);
+        assert_eq!(
+            s,
+            "@echo off\r\nchcp 65001 >nul\r\n\
+             powershell -NoProfile -Command \"Write-Host provisioned\"\r\n\
+             if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%\r\n\
+             \"C:\\Program Files\\x.exe\" \"a b\" c^&d 50%%\r\n\
+             if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%\r\n"
+        );
+    }
+
+    /// The cloudbase-init bugs the seed names: a part without `filename=` or with a
+    /// shebang-less body still runs by its name or first line.
+    #[test]
+    fn windows_scripts_are_named_for_how_they_run() {
+        assert_eq!(
+            windows_script_name("enable_rd.ps1", b"Set-Item x"),
+            "enable_rd.ps1"
+        );
+        assert_eq!(windows_script_name("setup.CMD", b"echo"), "setup.CMD");
+        assert_eq!(
+            windows_script_name("part-001", b"\xef\xbb\xbf\r\n#ps1_sysnative\r\nWrite-Host"),
+            "part-001.ps1"
+        );
+        assert_eq!(windows_script_name("part-002", b"#ps1\nx"), "part-002.ps1");
+        assert_eq!(windows_script_name("part-003", b"echo hi"), "part-003.cmd");
+    }
 
     #[test]
     fn shellify_like_cloud_init() {

@@ -75,6 +75,18 @@ fn set_hostname(ctx: &mut Context) -> ModuleResult {
     } else {
         short
     };
+    if ctx.system.is_windows() {
+        // A computer name is a NetBIOS name: at most 15 characters, the original's rule.
+        let netbios = netbios_name(&name);
+        if netbios != name {
+            ctx.log.push(format!(
+                "host name {name} truncated to {netbios} (Windows computer names have at most 15 characters)"
+            ));
+        }
+        ctx.system.set_hostname(&netbios)?;
+        ctx.log.push(format!("computer name {netbios}"));
+        return Ok(Outcome::Done);
+    }
     if ctx.system.read_file("/etc/hostname")?.as_deref() != Some(format!("{name}\n").as_bytes())
         && ctx.config.create_hostname_file != Some(false)
     {
@@ -86,7 +98,15 @@ fn set_hostname(ctx: &mut Context) -> ModuleResult {
     Ok(Outcome::Done)
 }
 
+/// The first 15 characters of a name (Windows' NetBIOS limit).
+pub fn netbios_name(name: &str) -> String {
+    name.chars().take(15).collect()
+}
+
 fn update_etc_hosts(ctx: &mut Context) -> ModuleResult {
+    if ctx.system.is_windows() {
+        return Ok(Outcome::NothingToDo);
+    }
     let mode = ctx
         .config
         .manage_etc_hosts

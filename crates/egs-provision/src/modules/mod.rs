@@ -10,7 +10,7 @@ mod growpart;
 mod hostname;
 mod network;
 mod ssh;
-mod users_groups;
+pub(crate) mod users_groups;
 mod write_files;
 
 use egs_cloudconfig::schema::{CloudConfig, User};

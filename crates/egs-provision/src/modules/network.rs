@@ -31,6 +31,10 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
         ));
         return Ok(Outcome::NothingToDo);
     }
+    if ctx.system.is_windows() && ctx.datasource.network_config.is_none() {
+        // Windows configures its adapters by DHCP itself; there is no fallback to write.
+        return Ok(Outcome::NothingToDo);
+    }
     let interfaces = ctx.system.network_interfaces();
     let ds = ctx.datasource;
     let config = match &ds.network_config {

@@ -67,6 +67,22 @@ fn users_groups(ctx: &mut Context) -> ModuleResult {
     if users.is_empty() && ctx.config.groups.is_empty() {
         return Ok(Outcome::NothingToDo);
     }
+    if system.is_windows() {
+        // The default user (§4.11): the first user with `sudo`, else the built-in one.
+        let default = users
+            .iter()
+            .find(|u| crate::system::has_sudo(u))
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| ctx.default_user.name.clone());
+        for user in &users {
+            create_or_update_windows(ctx, user, user.name.eq_ignore_ascii_case(&default))?;
+        }
+        if !users.iter().any(|u| u.name.eq_ignore_ascii_case(&default)) {
+            let builtin = ctx.default_user.clone();
+            install_keys_windows(ctx, &builtin, &builtin.groups, true)?;
+        }
+        return Ok(Outcome::Done);
+    }
     let mut sudoers = String::new();
     for user in &users {
         create_or_update(ctx, user)?;
@@ -76,7 +92,13 @@ fn users_groups(ctx: &mut Context) -> ModuleResult {
                 sudoers.push_str(&format!("{} {}\n", user.name, rule));
             }
         }
-        let keys = user_keys(ctx, user);
+        let is_default = user.name == ctx.default_user.name
+            || ctx
+                .config
+                .user
+                .as_ref()
+                .is_some_and(|u| u.name == user.name);
+        let keys = user_keys(ctx, user, is_default);
         if !keys.is_empty() {
             install_keys(system, &user.name, &keys)?;
         }
@@ -99,14 +121,8 @@ fn users_groups(ctx: &mut Context) -> ModuleResult {
 
 /// Keys for a user: its own, plus for the default user the top-level
 /// `ssh_authorized_keys` and the datasource's public keys (cloud-init's cc_ssh does that).
-fn user_keys(ctx: &Context, user: &User) -> Vec<String> {
+fn user_keys(ctx: &Context, user: &User, is_default: bool) -> Vec<String> {
     let mut keys = user.ssh_authorized_keys.clone();
-    let is_default = user.name == ctx.default_user.name
-        || ctx
-            .config
-            .user
-            .as_ref()
-            .is_some_and(|u| u.name == user.name);
     if is_default && ctx.config.allow_public_ssh_keys != Some(false) {
         keys.extend(ctx.config.ssh_authorized_keys.iter().cloned());
         keys.extend(ctx.datasource.public_keys.iter().cloned());
@@ -147,6 +163,74 @@ fn create_or_update(ctx: &mut Context, user: &User) -> Result<(), SystemError> {
     Ok(())
 }
 
+/// A user on a Windows guest (`original-provisioning.md` §3.5): created or updated, its
+/// groups (created when missing) and `Administrators` for `sudo`; `passwd` is clear text
+/// there (`plain_text_passwd` wins), `hashed_passwd` is ignored, `lock_passwd` disables the
+/// account only when set (cloud-init's default of true would lock every account out); keys
+/// of administrators go to Win32-OpenSSH's `administrators_authorized_keys`, others'
+/// to their profile.
+fn create_or_update_windows(
+    ctx: &mut Context,
+    user: &User,
+    is_default: bool,
+) -> Result<(), SystemError> {
+    let system = ctx.system;
+    let groups = crate::system::windows_groups(user);
+    for g in &groups {
+        ensure_group(system, g, &mut ctx.log)?;
+    }
+    if system.account(&user.name)?.is_none() {
+        system.create_user(user)?;
+        ctx.log.push(format!("created user {}", user.name));
+    } else {
+        for g in &groups {
+            system.add_to_group(&user.name, g)?;
+        }
+        ctx.log
+            .push(format!("user {} already exists; groups updated", user.name));
+    }
+    if let Some(plain) = user.plain_text_passwd.as_ref().or(user.passwd.as_ref()) {
+        system.set_password_plain(&user.name, plain)?;
+    }
+    if user.hashed_passwd.is_some() {
+        ctx.log.push(format!(
+            "user {}: hashed_passwd is ignored on Windows (it takes clear text passwords)",
+            user.name
+        ));
+    }
+    if user.lock_passwd == Some(true) {
+        system.lock_password(&user.name)?;
+    }
+    install_keys_windows(ctx, user, &groups, is_default)
+}
+
+/// A Windows user's keys where Win32-OpenSSH reads them: administrators' in
+/// `\ProgramData\ssh\administrators_authorized_keys` (the only file sshd reads for them),
+/// others' in their profile's `.ssh\authorized_keys`.
+fn install_keys_windows(
+    ctx: &mut Context,
+    user: &User,
+    groups: &[String],
+    is_default: bool,
+) -> Result<(), SystemError> {
+    let keys = user_keys(ctx, user, is_default);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let admin = user.name.eq_ignore_ascii_case("Administrator")
+        || groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(crate::system::ADMINISTRATORS));
+    let file = if admin {
+        "/ProgramData/ssh/administrators_authorized_keys".to_string()
+    } else {
+        format!("/Users/{}/.ssh/authorized_keys", user.name)
+    };
+    merge_keys(ctx.system, &file, &keys, None)?;
+    ctx.log.push(format!("keys of {} in {file}", user.name));
+    Ok(())
+}
+
 /// Sets a password; clear text is hashed here first (SHA-512 crypt), so no PAM is needed
 /// and only the hash travels (on standard input).
 fn set_password(
@@ -155,12 +239,11 @@ fn set_password(
     secret: &str,
     hashed: bool,
 ) -> Result<(), SystemError> {
-    let hash = if hashed {
-        secret.to_string()
+    if hashed {
+        system.set_password_hash(user, secret)
     } else {
-        hash_password(secret)?
-    };
-    system.set_password_hash(user, &hash)
+        system.set_password_plain(user, secret)
+    }
 }
 
 /// A `$6$` (SHA-512 crypt) hash with a 16-character random salt, as glibc's `crypt` reads it.
@@ -183,9 +266,18 @@ fn install_keys(system: &dyn System, name: &str, keys: &[String]) -> Result<(), 
     let ssh_dir = format!("{}/.ssh", account.home.trim_end_matches('/'));
     system.make_dir(&account.home, 0o755, None).ok();
     system.make_dir(&ssh_dir, 0o700, owner)?;
-    let file = format!("{ssh_dir}/authorized_keys");
+    merge_keys(system, &format!("{ssh_dir}/authorized_keys"), keys, owner)
+}
+
+/// Adds `keys` to an authorized_keys file, keeping what is there.
+fn merge_keys(
+    system: &dyn System,
+    file: &str,
+    keys: &[String],
+    owner: Option<(u32, u32)>,
+) -> Result<(), SystemError> {
     let mut text =
-        String::from_utf8_lossy(&system.read_file(&file)?.unwrap_or_default()).into_owned();
+        String::from_utf8_lossy(&system.read_file(file)?.unwrap_or_default()).into_owned();
     for key in keys {
         if !text.lines().any(|l| l.trim() == key.trim()) {
             if !text.is_empty() && !text.ends_with('\n') {
@@ -195,7 +287,7 @@ fn install_keys(system: &dyn System, name: &str, keys: &[String]) -> Result<(), 
             text.push('\n');
         }
     }
-    system.write_file(&file, text.as_bytes(), 0o600, owner)?;
+    system.write_file(file, text.as_bytes(), 0o600, owner)?;
     Ok(())
 }
 
@@ -253,7 +345,7 @@ fn set_passwords(ctx: &mut Context) -> ModuleResult {
             did = true;
         }
     }
-    if let Some(pwauth) = ctx.config.ssh_pwauth {
+    if let Some(pwauth) = ctx.config.ssh_pwauth.filter(|_| !system.is_windows()) {
         use egs_cloudconfig::schema::SshPwauth;
         let value = match pwauth {
             SshPwauth::Enabled => Some("yes"),

@@ -1,6 +1,8 @@
 //! `write_files` (network stage, per instance) and `write_files_deferred` (final stage, per
 //! instance, after users exist): content decoded by the model, mode applied after `chown`
 //! so setuid bits survive, `append` adds to an existing file, default owner `root:root`.
+//! On Windows guests paths are translated as the original translates them
+//! ([`windows_path`]) and modes and owners are not applied.
 
 use egs_cloudconfig::schema::WriteFile;
 
@@ -33,6 +35,9 @@ fn write(ctx: &mut Context, deferred: bool) -> ModuleResult {
     if files.is_empty() {
         return Ok(Outcome::NothingToDo);
     }
+    if ctx.system.is_windows() {
+        return write_windows(ctx, &files);
+    }
     for file in files {
         let owner = ctx.system.resolve_owner(&file.owner)?;
         let mut content = Vec::new();
@@ -52,4 +57,101 @@ fn write(ctx: &mut Context, deferred: bool) -> ModuleResult {
         ));
     }
     Ok(Outcome::Done)
+}
+
+/// A cloud-config path as a path on a Windows guest (`original-provisioning.md` §4.13):
+/// `/home/<u>/…` → `/Users/<u>/…`, `/root/…` → `/Users/Administrator/…`, `/tmp/…` →
+/// `/Windows/Temp/…`, `/var/…` → `/ProgramData/…`, other `/x/…` → `C:\x\…` (the
+/// system drive, which a sandbox root stands for); `C:\…` and `C:/…` stay on their drive
+/// only when it is `C:`; `..` anywhere, UNC names and other drives are refused.
+pub fn windows_path(path: &str) -> Result<String, String> {
+    let unified = path.replace('\\', "/");
+    if unified.starts_with("//") {
+        return Err(format!("path {path}: UNC paths are not written"));
+    }
+    if unified.split('/').any(|part| part == "..") {
+        return Err(format!("path traversal: {path}"));
+    }
+    let rest = match unified.as_bytes() {
+        [drive, b':', b'/', ..] if drive.eq_ignore_ascii_case(&b'c') => &unified[2..],
+        [drive, b':', ..] => {
+            return Err(format!(
+                "path {path}: only the system drive C: is written ({}: is not)",
+                *drive as char
+            ))
+        }
+        [b'/', ..] => &unified[..],
+        _ => return Err(format!("path {path}: not an absolute path")),
+    };
+    let mapped = if let Some(home) = rest.strip_prefix("/home/") {
+        format!("/Users/{home}")
+    } else if rest == "/root" || rest.starts_with("/root/") {
+        format!("/Users/Administrator{}", &rest[5..])
+    } else if rest == "/tmp" || rest.starts_with("/tmp/") {
+        format!("/Windows/Temp{}", &rest[4..])
+    } else if rest == "/var" || rest.starts_with("/var/") {
+        format!("/ProgramData{}", &rest[4..])
+    } else {
+        rest.to_string()
+    };
+    Ok(mapped)
+}
+
+/// `write_files` on Windows: paths translated, content written or appended; POSIX modes
+/// and owners have no NTFS mapping yet, so they are logged and not applied.
+fn write_windows(ctx: &mut Context, files: &[&WriteFile]) -> ModuleResult {
+    for file in files {
+        if file.path.trim().is_empty() {
+            ctx.log
+                .push("write_files: an entry without a path; skipped".into());
+            continue;
+        }
+        let target = windows_path(&file.path).map_err(crate::system::SystemError::Input)?;
+        let mut content = Vec::new();
+        if file.append {
+            content = ctx.system.read_file(&target)?.unwrap_or_default();
+        }
+        content.extend_from_slice(&file.content);
+        let path = ctx
+            .system
+            .write_file(&target, &content, file.permissions, None)?;
+        ctx.log.push(format!(
+            "wrote {} ({} bytes; mode {:04o} and owner {} not mapped to NTFS ACLs)",
+            path.display(),
+            content.len(),
+            file.permissions,
+            file.owner
+        ));
+    }
+    Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows_path;
+
+    #[test]
+    fn unix_paths_map_to_windows_as_the_original_maps_them() {
+        for (from, to) in [
+            ("/ProgramData/marker.txt", "/ProgramData/marker.txt"),
+            ("/home/alice/.profile", "/Users/alice/.profile"),
+            ("/root/notes", "/Users/Administrator/notes"),
+            ("/tmp/x", "/Windows/Temp/x"),
+            ("/var/log/app.log", "/ProgramData/log/app.log"),
+            ("/etc/app.conf", "/etc/app.conf"),
+            (r"C:\Tools\run.cmd", "/Tools/run.cmd"),
+            ("c:/tools/x", "/tools/x"),
+        ] {
+            assert_eq!(windows_path(from).as_deref(), Ok(to), "{from}");
+        }
+        assert_eq!(
+            windows_path("/ProgramData/../Windows/x"),
+            Err("path traversal: /ProgramData/../Windows/x".into())
+        );
+        assert!(windows_path(r"\\server\share\x")
+            .unwrap_err()
+            .contains("UNC"));
+        assert!(windows_path("D:/x").unwrap_err().contains("D: is not"));
+        assert!(windows_path("relative/x").is_err());
+    }
 }

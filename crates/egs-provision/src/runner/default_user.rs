@@ -5,8 +5,17 @@ use egs_cloudconfig::schema::{Sudo, User};
 use crate::system::System;
 
 /// The distribution's default user, named after `/etc/os-release`'s `ID` as cloud-init's
-/// distro configs name it, in the administrative groups that exist on the system.
+/// distro configs name it, in the administrative groups that exist on the system; on
+/// Windows the built-in `Administrator`.
 pub fn distro_default_user(system: &dyn System) -> User {
+    if system.is_windows() {
+        // The original's last resort (§4.11): the built-in administrator.
+        return User {
+            name: "Administrator".into(),
+            groups: vec![crate::system::ADMINISTRATORS.into()],
+            ..User::default()
+        };
+    }
     let release = String::from_utf8_lossy(
         &system
             .read_file("/etc/os-release")

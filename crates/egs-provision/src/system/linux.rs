@@ -490,11 +490,8 @@ mod tests {
         sandbox
             .change_disk(&["growpart".into(), "/dev/sda".into(), "1".into()])
             .unwrap();
-        let log = std::fs::read_to_string(
-            dir.path()
-                .join("var/lib/eryph/provisioning/sandbox-actions.log"),
-        )
-        .unwrap();
+        let log =
+            std::fs::read_to_string(sandbox.layout().state.join("sandbox-actions.log")).unwrap();
         assert_eq!(
             log,
             "hostname box\npower poweroff +1\ndisk growpart /dev/sda 1\n"

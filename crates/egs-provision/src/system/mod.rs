@@ -25,7 +25,7 @@ use crate::command::{Command, Output};
 use crate::state::{Layout, OutsideRoot};
 
 pub use linux::{Linux, Sandbox};
-pub use windows::Windows;
+pub use windows::{has_sudo, windows_groups, Windows, WindowsSandbox, ADMINISTRATORS};
 
 /// Why a system change failed; names what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,12 @@ pub trait System: Send + Sync {
     /// Its paths.
     fn layout(&self) -> &Layout;
 
+    /// Whether this is a Windows guest (modules follow the original's Windows rules: path
+    /// translation, `Administrators`, `.cmd`/PowerShell scripts, no `/etc`).
+    fn is_windows(&self) -> bool {
+        false
+    }
+
     /// The account `name`.
     fn account(&self, name: &str) -> Result<Option<Account>, SystemError>;
     /// The id of group `name`.
@@ -145,6 +151,12 @@ pub trait System: Send + Sync {
     fn create_user(&self, user: &User) -> Result<(), SystemError>;
     /// Sets a password from its hash (`$6$…`); the hash never reaches argv or logs.
     fn set_password_hash(&self, user: &str, hash: &str) -> Result<(), SystemError>;
+    /// Sets a password given in clear text; it never reaches argv or logs. Linux hashes it
+    /// (SHA-512 crypt) and sets the hash; Windows takes clear text only.
+    fn set_password_plain(&self, user: &str, plain: &str) -> Result<(), SystemError> {
+        let hash = crate::modules::users_groups::hash_password(plain)?;
+        self.set_password_hash(user, &hash)
+    }
     /// Locks the password (key logins keep working).
     fn lock_password(&self, user: &str) -> Result<(), SystemError>;
     /// Makes the user change the password at the next login.
@@ -341,9 +353,12 @@ pub trait System: Send + Sync {
     }
 }
 
-/// The system at `layout.root`: a [`Sandbox`] for any root but `/`, otherwise this OS's.
+/// The system at `layout.root`: a sandbox for any root but `/` ([`WindowsSandbox`] on
+/// Windows, [`Sandbox`] elsewhere), otherwise this OS's.
 pub fn for_layout(layout: Layout) -> Box<dyn System> {
-    if layout.root != Path::new("/") {
+    if layout.root != Path::new("/") && egs_sys::WINDOWS {
+        Box::new(WindowsSandbox::new(layout))
+    } else if layout.root != Path::new("/") {
         Box::new(Sandbox::new(layout))
     } else if egs_sys::WINDOWS {
         Box::new(Windows::new(layout))

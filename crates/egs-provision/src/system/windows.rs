@@ -1,12 +1,16 @@
-//! The Windows system. Files (below the root, through the shared provided methods), the
-//! programs modules run and power actions (`shutdown.exe`) work today; accounts
-//! (NetUserAdd and friends), the computer name, the time zone and network configuration
-//! are built by the Windows provisioning issue, and until then each says so with
-//! [`SystemError::NotBuilt`] instead of pretending.
+//! Windows guests. [`Windows`] is the running system: files (below the root, through the
+//! shared provided methods), scripts through `powershell.exe`/`cmd.exe` and power actions
+//! (`shutdown.exe`); accounts (NetUserAdd and friends), the computer name, the time zone
+//! and network configuration are not built yet and each says so with
+//! [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
+//! standing for `C:\`: files and scripts for real, accounts, groups, passwords (never the
+//! password itself), the computer name, the time zone and power recorded in
+//! `<state>/sandbox-accounts.json` and `<state>/sandbox-actions.log`, as the Linux sandbox
+//! records what it cannot do.
 
 use std::path::{Path, PathBuf};
 
-use egs_cloudconfig::schema::User;
+use egs_cloudconfig::schema::{Sudo, User};
 use egs_netconfig::apply::Outcome as NetOutcome;
 use egs_netconfig::system::SystemInterface;
 use egs_netconfig::NetworkConfig;
@@ -111,26 +115,8 @@ impl System for Windows {
         super::which(&format!("{name}.exe"))
     }
 
-    /// PowerShell for `.ps1`, `cmd.exe` for everything else (cloudbase-init's rule for
-    /// scripts without a known extension is the same).
     fn script_command(&self, script: &Path, _shebang: bool) -> Command {
-        let path = script.display().to_string();
-        let is_powershell = script
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("ps1"));
-        if is_powershell {
-            Command::new([
-                "powershell.exe",
-                "-NoProfile",
-                "-NonInteractive",
-                "-ExecutionPolicy",
-                "Bypass",
-                "-File",
-                &path,
-            ])
-        } else {
-            Command::new(["cmd.exe", "/C", &path])
-        }
+        script_command(script)
     }
 
     /// `shutdown.exe /r` or `/s` with the delay in seconds and the message as its comment.
@@ -143,6 +129,335 @@ impl System for Windows {
         self.run(&power_command(action, delay_minutes, message))
             .map(drop)
     }
+
+    fn is_windows(&self) -> bool {
+        true
+    }
+}
+
+/// How a staged script runs (`original-provisioning.md` §5.4): `.ps1` through PowerShell
+/// with UTF-8 console encodings and its exit code passed on, everything else (`.cmd`,
+/// `.bat`) through `cmd.exe /c`.
+pub fn script_command(script: &Path) -> Command {
+    let path = script.display().to_string();
+    let is_powershell = script
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ps1"));
+    if is_powershell {
+        let wrapper = format!(
+            "& {{ [Console]::OutputEncoding = [Text.Encoding]::UTF8; \
+             [Console]::InputEncoding = [Text.Encoding]::UTF8; \
+             $OutputEncoding = [Text.Encoding]::UTF8; & '{}'; exit $LASTEXITCODE }}",
+            path.replace('\'', "''")
+        );
+        Command::new([
+            "powershell.exe",
+            "-NoProfile",
+            "-NonInteractive",
+            "-ExecutionPolicy",
+            "Bypass",
+            "-Command",
+            &wrapper,
+        ])
+    } else {
+        Command::new(["cmd.exe", "/c", &path])
+    }
+}
+
+/// The built-in administrators group (`S-1-5-32-544`), where `sudo` puts a user.
+pub const ADMINISTRATORS: &str = "Administrators";
+
+/// Windows' local groups (and a built-in user) a fresh machine has.
+const BUILT_IN_GROUPS: [&str; 3] = [ADMINISTRATORS, "Users", "Remote Desktop Users"];
+const BUILT_IN_ADMIN: &str = "Administrator";
+
+/// A recorded account of [`WindowsSandbox`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxUser {
+    /// The name as created.
+    pub name: String,
+    /// Full name (cloud-config's `gecos`).
+    pub full_name: Option<String>,
+    /// Whether a password was set (the password is never recorded).
+    pub password_set: bool,
+    /// Whether the account is disabled (`lock_passwd: true`).
+    pub disabled: bool,
+    /// Whether the password must change at the next logon.
+    pub must_change_password: bool,
+}
+
+/// What [`WindowsSandbox`] records of accounts: users and groups with their members, in
+/// creation order; names compare case-insensitively, as Windows compares them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxAccounts {
+    /// The users.
+    pub users: Vec<SandboxUser>,
+    /// The groups as (name, members).
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+impl Default for SandboxAccounts {
+    fn default() -> SandboxAccounts {
+        SandboxAccounts {
+            users: vec![SandboxUser {
+                name: BUILT_IN_ADMIN.into(),
+                ..SandboxUser::default()
+            }],
+            groups: BUILT_IN_GROUPS
+                .iter()
+                .map(|g| {
+                    let members = if *g == ADMINISTRATORS {
+                        vec![BUILT_IN_ADMIN.to_string()]
+                    } else {
+                        Vec::new()
+                    };
+                    (g.to_string(), members)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl SandboxAccounts {
+    fn user(&mut self, name: &str) -> Result<&mut SandboxUser, SystemError> {
+        self.users
+            .iter_mut()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| SystemError::Lookup(format!("unknown user '{name}'")))
+    }
+
+    fn group(&mut self, name: &str) -> Result<&mut Vec<String>, SystemError> {
+        self.groups
+            .iter_mut()
+            .find(|(g, _)| g.eq_ignore_ascii_case(name))
+            .map(|(_, members)| members)
+            .ok_or_else(|| SystemError::Lookup(format!("unknown group '{name}'")))
+    }
+}
+
+/// A directory standing for a Windows guest's `C:\` (`run --root` on Windows).
+#[derive(Debug, Clone)]
+pub struct WindowsSandbox {
+    layout: Layout,
+}
+
+impl WindowsSandbox {
+    /// The sandbox at `layout.root`.
+    pub fn new(layout: Layout) -> WindowsSandbox {
+        WindowsSandbox { layout }
+    }
+
+    fn accounts_file(&self) -> PathBuf {
+        self.layout.state.join("sandbox-accounts.json")
+    }
+
+    /// The recorded accounts (the built-in ones when nothing is recorded yet).
+    pub fn accounts(&self) -> Result<SandboxAccounts, SystemError> {
+        crate::state::read_json(&self.accounts_file())
+            .map(Option::unwrap_or_default)
+            .map_err(|e| SystemError::Input(e.to_string()))
+    }
+
+    /// Changes the recorded accounts and notes `what` in the actions log.
+    fn change(
+        &self,
+        what: &str,
+        edit: impl FnOnce(&mut SandboxAccounts) -> Result<(), SystemError>,
+    ) -> Result<(), SystemError> {
+        let mut accounts = self.accounts()?;
+        edit(&mut accounts)?;
+        crate::state::write_json(&self.accounts_file(), &accounts, 0o600)
+            .map_err(|e| SystemError::Input(e.to_string()))?;
+        self.record(what)
+    }
+
+    /// Appends an action not performed to `<state>/sandbox-actions.log`.
+    fn record(&self, what: &str) -> Result<(), SystemError> {
+        use std::io::Write;
+        let state = &self.layout.state;
+        crate::state::create_private_dir(state).map_err(super::io(state))?;
+        let path = state.join("sandbox-actions.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(super::io(&path))?;
+        writeln!(f, "{what}").map_err(super::io(&path))
+    }
+}
+
+impl System for WindowsSandbox {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn is_windows(&self) -> bool {
+        true
+    }
+
+    fn account(&self, name: &str) -> Result<Option<Account>, SystemError> {
+        let accounts = self.accounts()?;
+        Ok(accounts
+            .users
+            .iter()
+            .position(|u| u.name.eq_ignore_ascii_case(name))
+            .map(|i| Account {
+                name: accounts.users[i].name.clone(),
+                uid: if i == 0 { 500 } else { 1000 + i as u32 },
+                gid: 513,
+                home: format!("/Users/{}", accounts.users[i].name),
+            }))
+    }
+
+    fn group_id(&self, name: &str) -> Result<Option<u32>, SystemError> {
+        Ok(self
+            .accounts()?
+            .groups
+            .iter()
+            .position(|(g, _)| g.eq_ignore_ascii_case(name))
+            .map(|i| 544 + i as u32))
+    }
+
+    fn create_group(&self, name: &str) -> Result<(), SystemError> {
+        self.change(&format!("group created: {name}"), |a| {
+            a.groups.push((name.to_string(), Vec::new()));
+            Ok(())
+        })
+    }
+
+    fn add_to_group(&self, user: &str, group: &str) -> Result<(), SystemError> {
+        self.change(&format!("group {group}: added {user}"), |a| {
+            let name = a.user(user)?.name.clone();
+            let members = a.group(group)?;
+            if !members.iter().any(|m| m.eq_ignore_ascii_case(&name)) {
+                members.push(name);
+            }
+            Ok(())
+        })
+    }
+
+    fn create_user(&self, user: &User) -> Result<(), SystemError> {
+        self.change(&format!("user created: {}", user.name), |a| {
+            a.users.push(SandboxUser {
+                name: user.name.clone(),
+                full_name: user.gecos.clone(),
+                ..SandboxUser::default()
+            });
+            Ok(())
+        })?;
+        for group in windows_groups(user) {
+            self.add_to_group(&user.name, &group)?;
+        }
+        Ok(())
+    }
+
+    fn set_password_hash(&self, user: &str, _hash: &str) -> Result<(), SystemError> {
+        Err(SystemError::Input(format!(
+            "{user}: Windows takes passwords in clear text only, not as hashes"
+        )))
+    }
+
+    fn set_password_plain(&self, user: &str, _plain: &str) -> Result<(), SystemError> {
+        self.change(&format!("password set: {user}"), |a| {
+            a.user(user)?.password_set = true;
+            Ok(())
+        })
+    }
+
+    fn lock_password(&self, user: &str) -> Result<(), SystemError> {
+        self.change(&format!("account disabled: {user}"), |a| {
+            a.user(user)?.disabled = true;
+            Ok(())
+        })
+    }
+
+    fn expire_password(&self, user: &str) -> Result<(), SystemError> {
+        self.change(
+            &format!("password must change at next logon: {user}"),
+            |a| {
+                a.user(user)?.must_change_password = true;
+                Ok(())
+            },
+        )
+    }
+
+    fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
+        self.record(&format!("computer name: {name}"))
+    }
+
+    fn set_timezone(&self, zone: &str) -> Result<(), SystemError> {
+        self.record(&format!("time zone: {zone}"))
+    }
+
+    fn network_interfaces(&self) -> Vec<SystemInterface> {
+        Vec::new()
+    }
+
+    fn network_disabled_by(&self) -> Option<PathBuf> {
+        None
+    }
+
+    fn apply_network(
+        &self,
+        _config: Option<NetworkConfig>,
+        _interfaces: &[SystemInterface],
+    ) -> Result<NetOutcome, SystemError> {
+        not_built("network configuration")
+    }
+
+    fn rename_interface(&self, _current: &str, _wanted: &str) -> Result<(), SystemError> {
+        not_built("renaming network interfaces")
+    }
+
+    fn netplan_generate(&self) -> Result<(), SystemError> {
+        not_built("netplan")
+    }
+
+    fn change_disk(&self, argv: &[String]) -> Result<DiskChange, SystemError> {
+        self.record(&format!("disk change: {}", argv.join(" ")))?;
+        Ok(DiskChange::Recorded)
+    }
+
+    fn has_program(&self, name: &str) -> bool {
+        super::which(&format!("{name}.exe"))
+    }
+
+    /// Scripts run for real, on this machine, with `EGS_ROOT` naming the sandbox root.
+    fn script_command(&self, script: &Path, _shebang: bool) -> Command {
+        script_command(script).env("EGS_ROOT", &self.layout.root.display().to_string())
+    }
+
+    fn power(
+        &self,
+        action: PowerAction,
+        delay_minutes: u32,
+        message: Option<&str>,
+    ) -> Result<(), SystemError> {
+        self.record(&format!(
+            "power: {}",
+            power_command(action, delay_minutes, message).argv.join(" ")
+        ))
+    }
+}
+
+/// Whether `sudo` is set to anything but false (the original's "SudoPolicy").
+pub fn has_sudo(user: &User) -> bool {
+    matches!(&user.sudo, Sudo::Rules(rules)
+        if rules.iter().any(|r| !r.trim().eq_ignore_ascii_case("false")))
+}
+
+/// The groups a user joins on Windows: its `groups`, and `Administrators` when `sudo` is
+/// set to anything but false (as the original maps sudo).
+pub fn windows_groups(user: &User) -> Vec<String> {
+    let mut groups = user.groups.clone();
+    if has_sudo(user)
+        && !groups
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(ADMINISTRATORS))
+    {
+        groups.push(ADMINISTRATORS.into());
+    }
+    groups
 }
 
 fn power_command(action: PowerAction, delay_minutes: u32, message: Option<&str>) -> Command {
@@ -182,6 +497,58 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_records_accounts_and_never_a_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = WindowsSandbox::new(Layout::new(dir.path(), None));
+        assert!(
+            sandbox.account("administrator").unwrap().is_some(),
+            "built in"
+        );
+        assert!(sandbox.group_id("ADMINISTRATORS").unwrap().is_some());
+        let carol = User {
+            name: "carol".into(),
+            gecos: Some("Carol C".into()),
+            groups: vec!["Users".into()],
+            sudo: Sudo::Rules(vec!["ALL=(ALL) NOPASSWD:ALL".into()]),
+            ..User::default()
+        };
+        assert_eq!(windows_groups(&carol), ["Users", ADMINISTRATORS]);
+        sandbox.create_user(&carol).unwrap();
+        sandbox.set_password_plain("Carol", "hunter2").unwrap();
+        sandbox.lock_password("carol").unwrap();
+        assert!(matches!(
+            sandbox.set_password_hash("carol", "$6$x$y"),
+            Err(SystemError::Input(_))
+        ));
+        let accounts = sandbox.accounts().unwrap();
+        let recorded = &accounts.users[1];
+        assert_eq!(
+            (
+                recorded.full_name.as_deref(),
+                recorded.password_set,
+                recorded.disabled
+            ),
+            (Some("Carol C"), true, true)
+        );
+        let members = |g: &str| {
+            accounts
+                .groups
+                .iter()
+                .find(|(n, _)| n == g)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(members("Users"), ["carol"]);
+        assert_eq!(members(ADMINISTRATORS), ["Administrator", "carol"]);
+        for file in ["sandbox-accounts.json", "sandbox-actions.log"] {
+            let text = std::fs::read_to_string(sandbox.layout().state.join(file)).unwrap();
+            assert!(!text.contains("hunter2"), "{file}: {text}");
+        }
+        assert!(sandbox.add_to_group("nobody", "Users").is_err());
+    }
+
+    #[test]
     fn scripts_and_power_use_the_windows_programs() {
         let system = Windows::new(Layout::new(Path::new("/"), None));
         assert_eq!(
@@ -190,7 +557,7 @@ mod tests {
         );
         assert_eq!(
             system.script_command(Path::new("C:/s/run.cmd"), false).argv,
-            ["cmd.exe", "/C", "C:/s/run.cmd"]
+            ["cmd.exe", "/c", "C:/s/run.cmd"]
         );
         assert_eq!(
             power_command(PowerAction::Reboot, 2, Some("EGS")).argv,
