@@ -103,21 +103,38 @@ impl Namespace {
             inner: imp::Namespace::connect(name)?,
         })
     }
+}
 
+/// The three things asked of a WMI namespace; [`Namespace`] is the real one, and a caller's
+/// tests can stand recorded answers in for it.
+pub trait Connection {
     /// Runs `wql` and returns `properties` of every object found, in that order (`__PATH`
     /// gives an object's path).
-    pub fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>> {
+    fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>>;
+    /// The `properties` of the object at `path`.
+    fn get(&self, path: &str, properties: &[&str]) -> io::Result<Vec<Value>>;
+    /// Calls `method` of `class` on the object at `path` with `inputs`, and returns the
+    /// output parameters named in `outputs` (such as `ReturnValue`, `Job`).
+    fn call(
+        &self,
+        path: &str,
+        class: &str,
+        method: &str,
+        inputs: &[(&str, Value)],
+        outputs: &[&str],
+    ) -> io::Result<Vec<Value>>;
+}
+
+impl Connection for Namespace {
+    fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>> {
         self.inner.query(wql, properties)
     }
 
-    /// The `properties` of the object at `path`.
-    pub fn get(&self, path: &str, properties: &[&str]) -> io::Result<Vec<Value>> {
+    fn get(&self, path: &str, properties: &[&str]) -> io::Result<Vec<Value>> {
         self.inner.get(path, properties)
     }
 
-    /// Calls `method` of `class` on the object at `path` with `inputs`, and returns the
-    /// output parameters named in `outputs` (such as `ReturnValue`, `Job`).
-    pub fn call(
+    fn call(
         &self,
         path: &str,
         class: &str,

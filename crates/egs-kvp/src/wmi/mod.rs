@@ -3,57 +3,19 @@
 //! `Msvm_VirtualSystemManagementService.AddKvpItems`/`ModifyKvpItems`/`RemoveKvpItems` to
 //! write the External pool; `original-remote-access.md` §3.5). What is said to WMI — the
 //! queries, the embedded instances, the split of a write, return values and jobs — is in
-//! [`protocol`]; the conversation (which object, which call, polling a job) is here, over a
-//! [`Connection`]: `egs_sys::wmi` on Windows, a recorded one in tests.
+//! [`protocol`]; the conversation (which object, which call, polling a job) is here, over an
+//! `egs_sys::wmi::Connection`: the real namespace on Windows, recorded answers in tests.
 
 pub mod protocol;
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use egs_sys::wmi::{Namespace, Value};
+use egs_sys::wmi::{Connection, Namespace, Value};
 
 use crate::record::Record;
 use crate::store::{Change, KvpError, KvpStore, Listing, Plan, PoolId};
 use protocol::{HostPool, JobState, Returned};
-
-/// What [`HostWmi`] needs of WMI: the three operations of `egs_sys::wmi::Namespace`.
-pub trait Connection {
-    /// `properties` of every object `wql` finds.
-    fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>>;
-    /// `properties` of the object at `path`.
-    fn get(&self, path: &str, properties: &[&str]) -> io::Result<Vec<Value>>;
-    /// Calls `class.method` on the object at `path`; returns the `outputs` asked for.
-    fn call(
-        &self,
-        path: &str,
-        class: &str,
-        method: &str,
-        inputs: &[(&str, Value)],
-        outputs: &[&str],
-    ) -> io::Result<Vec<Value>>;
-}
-
-impl Connection for Namespace {
-    fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>> {
-        Namespace::query(self, wql, properties)
-    }
-
-    fn get(&self, path: &str, properties: &[&str]) -> io::Result<Vec<Value>> {
-        Namespace::get(self, path, properties)
-    }
-
-    fn call(
-        &self,
-        path: &str,
-        class: &str,
-        method: &str,
-        inputs: &[(&str, Value)],
-        outputs: &[&str],
-    ) -> io::Result<Vec<Value>> {
-        Namespace::call(self, path, class, method, inputs, outputs)
-    }
-}
 
 /// How [`HostWmi`] opens its connection.
 pub type Connector = Box<dyn Fn() -> io::Result<Box<dyn Connection>> + Send + Sync>;
@@ -341,7 +303,18 @@ mod tests {
         jobs_used: Mutex<usize>,
     }
 
-    impl Connection for Arc<Replay> {
+    /// The replay as a connection (the trait is egs-sys's, so a local type carries it).
+    #[derive(Clone)]
+    struct Shared(Arc<Replay>);
+
+    impl std::ops::Deref for Shared {
+        type Target = Replay;
+        fn deref(&self) -> &Replay {
+            &self.0
+        }
+    }
+
+    impl Connection for Shared {
         fn query(&self, wql: &str, properties: &[&str]) -> io::Result<Vec<Vec<Value>>> {
             self.log.lock().unwrap().push(format!("query {wql}"));
             if wql.contains(SERVICE_CLASS) {
@@ -412,7 +385,7 @@ mod tests {
 
     fn replayed(replay: Replay) -> (HostWmi, Arc<Replay>) {
         let replay = Arc::new(replay);
-        let shared = replay.clone();
+        let shared = Shared(replay.clone());
         let mut store = HostWmi::with_connector(
             VM,
             Box::new(move || Ok(Box::new(shared.clone()) as Box<dyn Connection>)),
