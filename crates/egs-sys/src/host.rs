@@ -73,20 +73,41 @@ pub fn hostname() -> std::io::Result<String> {
         .map(|n| n.to_string_lossy().into_owned())
 }
 
-/// Windows renames the computer through SetComputerNameEx and a reboot: not built yet.
+/// Sets the computer's DNS host name (`SetComputerNameExW`, physical DNS host name; the
+/// NetBIOS name follows from it). It takes effect at the next boot.
 #[cfg(windows)]
-pub fn set_hostname(_name: &str) -> std::io::Result<()> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "setting the host name on Windows is not built yet",
-    ))
+pub fn set_hostname(name: &str) -> std::io::Result<()> {
+    use windows_sys::Win32::System::SystemInformation::{
+        ComputerNamePhysicalDnsHostname, SetComputerNameExW,
+    };
+    let wide: Vec<u16> = name.encode_utf16().chain(std::iter::once(0)).collect();
+    // SAFETY: a NUL-terminated buffer alive for the call.
+    if unsafe { SetComputerNameExW(ComputerNamePhysicalDnsHostname, wide.as_ptr()) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
-/// The running host name.
+/// The running (active) DNS host name (`GetComputerNameExW`).
 #[cfg(windows)]
 pub fn hostname() -> std::io::Result<String> {
-    std::env::var("COMPUTERNAME")
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::NotFound, "COMPUTERNAME is not set"))
+    use windows_sys::Win32::System::SystemInformation::{
+        ComputerNamePhysicalDnsHostname, GetComputerNameExW,
+    };
+    let mut buffer = [0u16; 256];
+    let mut size = buffer.len() as u32;
+    // SAFETY: `buffer` has `size` elements.
+    if unsafe {
+        GetComputerNameExW(
+            ComputerNamePhysicalDnsHostname,
+            buffer.as_mut_ptr(),
+            &mut size,
+        )
+    } == 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(String::from_utf16_lossy(&buffer[..size as usize]))
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -8,6 +8,7 @@
 /// a `#[cfg]` of their own.
 pub const WINDOWS: bool = cfg!(windows);
 
+pub mod accounts;
 pub mod boot;
 pub mod eventlog;
 pub mod fs;

@@ -15,12 +15,19 @@ pub const SET_HOSTNAME: Module = Module {
     run: set_hostname,
 };
 
-/// `update_hostname`: cloud-init runs it every boot; here it re-applies the same name.
+/// `update_hostname`: cloud-init runs it every boot; here it re-applies the same name (on
+/// Windows `set_hostname` alone renames, once, with its reboot).
 pub const UPDATE_HOSTNAME: Module = Module {
     name: "update_hostname",
     stage: Stage::Network,
     frequency: Frequency::Always,
-    run: set_hostname,
+    run: |ctx| {
+        if ctx.system.is_windows() {
+            Ok(Outcome::NothingToDo)
+        } else {
+            set_hostname(ctx)
+        }
+    },
 };
 
 /// `update_etc_hosts`.
@@ -83,7 +90,11 @@ fn set_hostname(ctx: &mut Context) -> ModuleResult {
                 "host name {name} truncated to {netbios} (Windows computer names have at most 15 characters)"
             ));
         }
-        ctx.system.set_hostname(&netbios)?;
+        if ctx.system.set_hostname(&netbios)? {
+            ctx.log
+                .push(format!("Hostname change to '{netbios}' requires reboot."));
+            return Ok(Outcome::Reboot { again: false });
+        }
         ctx.log.push(format!("computer name {netbios}"));
         return Ok(Outcome::Done);
     }

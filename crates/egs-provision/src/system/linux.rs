@@ -257,11 +257,12 @@ impl System for Linux {
 
     /// With `sethostname(2)`, as cloud-init's Debian distro does (no D-Bus or
     /// systemd-hostnamed needed).
-    fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
+    fn set_hostname(&self, name: &str) -> Result<bool, SystemError> {
         egs_sys::host::set_hostname(name).map_err(|e| SystemError::Command {
             command: format!("sethostname {name}"),
             message: e.to_string(),
-        })
+        })?;
+        Ok(false)
     }
 
     /// Taken down first, as the kernel requires (cloud-init does this in its local stage).
@@ -373,8 +374,8 @@ impl System for Sandbox {
         self.linux.apply_network(config, interfaces)
     }
 
-    fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
-        self.record("hostname", name)
+    fn set_hostname(&self, name: &str) -> Result<bool, SystemError> {
+        self.record("hostname", name).map(|()| false)
     }
 
     fn rename_interface(&self, current: &str, wanted: &str) -> Result<(), SystemError> {

@@ -162,8 +162,9 @@ pub trait System: Send + Sync {
     /// Makes the user change the password at the next login.
     fn expire_password(&self, user: &str) -> Result<(), SystemError>;
 
-    /// Sets the running host name (the static name is a file the module writes).
-    fn set_hostname(&self, name: &str) -> Result<(), SystemError>;
+    /// Sets the host name (on Linux the running one; the static name is a file the module
+    /// writes). `true`: it takes effect only after a reboot (a Windows computer name).
+    fn set_hostname(&self, name: &str) -> Result<bool, SystemError>;
     /// Sets the time zone (an IANA name).
     fn set_timezone(&self, zone: &str) -> Result<(), SystemError>;
 

@@ -1,8 +1,9 @@
 //! Windows guests. [`Windows`] is the running system: files (below the root, through the
-//! shared provided methods), scripts through `powershell.exe`/`cmd.exe` and power actions
-//! (`shutdown.exe`); accounts (NetUserAdd and friends), the computer name, the time zone
-//! and network configuration are not built yet and each says so with
-//! [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
+//! shared provided methods), local users and groups (`egs_sys::accounts`: NetUserAdd and
+//! friends), the computer name (`SetComputerNameExW`, effective after a reboot), scripts
+//! through `powershell.exe`/`cmd.exe` and power actions (`shutdown.exe`); expiring
+//! passwords, the time zone and network configuration are not built yet and each says so
+//! with [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
 //! standing for `C:\`: files and scripts for real, accounts, groups, passwords (never the
 //! password itself), the computer name, the time zone and power recorded in
 //! `<state>/sandbox-accounts.json` and `<state>/sandbox-actions.log`, as the Linux sandbox
@@ -18,11 +19,31 @@ use egs_netconfig::NetworkConfig;
 use super::{Account, DiskChange, PowerAction, System, SystemError};
 use crate::command::Command;
 use crate::state::Layout;
+use egs_sys::accounts;
 
 const OS: &str = "Windows";
 
 fn not_built<T>(what: &'static str) -> Result<T, SystemError> {
     Err(SystemError::NotBuilt(what, OS))
+}
+
+/// An account call's failure, naming what was being done (never a password: the
+/// errors of `egs_sys::accounts` carry none).
+fn failed(what: &'static str) -> impl Fn(std::io::Error) -> SystemError {
+    move |e| SystemError::Command {
+        command: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// A group as this machine names it: `Administrators` is the built-in group of SID
+/// S-1-5-32-544, whatever its localized name.
+fn local_group(name: &str) -> Result<String, SystemError> {
+    if name.eq_ignore_ascii_case(ADMINISTRATORS) {
+        accounts::administrators_group().map_err(failed("naming the Administrators group"))
+    } else {
+        Ok(name.to_string())
+    }
 }
 
 /// A Windows guest.
@@ -43,40 +64,80 @@ impl System for Windows {
         &self.layout
     }
 
-    fn account(&self, _name: &str) -> Result<Option<Account>, SystemError> {
-        not_built("looking up accounts")
+    fn account(&self, name: &str) -> Result<Option<Account>, SystemError> {
+        let exists = accounts::user_exists(name).map_err(failed("looking up a user"))?;
+        Ok(exists.then(|| Account {
+            name: name.to_string(),
+            uid: 0,
+            gid: 0,
+            home: format!("/Users/{name}"),
+        }))
     }
 
-    fn group_id(&self, _name: &str) -> Result<Option<u32>, SystemError> {
-        not_built("looking up groups")
+    fn group_id(&self, name: &str) -> Result<Option<u32>, SystemError> {
+        let local = local_group(name)?;
+        let exists = accounts::group_exists(&local).map_err(failed("looking up a group"))?;
+        Ok(exists.then_some(0))
     }
 
-    fn create_group(&self, _name: &str) -> Result<(), SystemError> {
-        not_built("creating groups")
+    fn create_group(&self, name: &str) -> Result<(), SystemError> {
+        accounts::create_group(&local_group(name)?).map_err(failed("creating a group"))
     }
 
-    fn add_to_group(&self, _user: &str, _group: &str) -> Result<(), SystemError> {
-        not_built("adding users to groups")
+    fn add_to_group(&self, user: &str, group: &str) -> Result<(), SystemError> {
+        accounts::add_member(&local_group(group)?, user).map_err(failed("adding a group member"))
     }
 
-    fn create_user(&self, _user: &User) -> Result<(), SystemError> {
-        not_built("creating users")
+    /// `NetUserAdd` with a random password no one knows (key logins need none; a
+    /// password from cloud-config is set next), the full name from `gecos`, then the
+    /// groups (`Administrators` for `sudo`).
+    fn create_user(&self, user: &User) -> Result<(), SystemError> {
+        let password = accounts::random_password().map_err(failed("creating a user"))?;
+        accounts::create_user(&user.name, &password).map_err(failed("creating a user"))?;
+        if let Some(full_name) = &user.gecos {
+            accounts::set_full_name(&user.name, full_name)
+                .map_err(failed("setting a full name"))?;
+        }
+        for group in windows_groups(user) {
+            self.add_to_group(&user.name, &group)?;
+        }
+        Ok(())
     }
 
-    fn set_password_hash(&self, _user: &str, _hash: &str) -> Result<(), SystemError> {
-        not_built("setting passwords")
+    fn set_password_hash(&self, user: &str, _hash: &str) -> Result<(), SystemError> {
+        Err(SystemError::Input(format!(
+            "{user}: Windows takes passwords in clear text only, not as hashes"
+        )))
     }
 
-    fn lock_password(&self, _user: &str) -> Result<(), SystemError> {
-        not_built("locking passwords")
+    fn set_password_plain(&self, user: &str, plain: &str) -> Result<(), SystemError> {
+        accounts::set_password(user, plain).map_err(failed("setting a password"))
+    }
+
+    /// Disables the account (`lock_passwd: true`), as the original does.
+    fn lock_password(&self, user: &str) -> Result<(), SystemError> {
+        accounts::set_disabled(user, true).map_err(failed("disabling an account"))
     }
 
     fn expire_password(&self, _user: &str) -> Result<(), SystemError> {
         not_built("expiring passwords")
     }
 
-    fn set_hostname(&self, _name: &str) -> Result<(), SystemError> {
-        not_built("setting the computer name")
+    /// `SetComputerNameExW` when the active name differs (case aside); the new name needs
+    /// a reboot.
+    fn set_hostname(&self, name: &str) -> Result<bool, SystemError> {
+        let failed = |e: std::io::Error| SystemError::Command {
+            command: format!("SetComputerNameEx {name}"),
+            message: e.to_string(),
+        };
+        if egs_sys::host::hostname()
+            .map_err(failed)?
+            .eq_ignore_ascii_case(name)
+        {
+            return Ok(false);
+        }
+        egs_sys::host::set_hostname(name).map_err(failed)?;
+        Ok(true)
     }
 
     fn set_timezone(&self, _zone: &str) -> Result<(), SystemError> {
@@ -381,8 +442,9 @@ impl System for WindowsSandbox {
         )
     }
 
-    fn set_hostname(&self, name: &str) -> Result<(), SystemError> {
+    fn set_hostname(&self, name: &str) -> Result<bool, SystemError> {
         self.record(&format!("computer name: {name}"))
+            .map(|()| false)
     }
 
     fn set_timezone(&self, zone: &str) -> Result<(), SystemError> {
@@ -483,9 +545,11 @@ mod tests {
     fn what_is_not_built_says_so_and_files_work() {
         let dir = tempfile::tempdir().unwrap();
         let system = Windows::new(Layout::new(dir.path(), None));
-        let e = system.create_user(&User::default()).unwrap_err();
-        assert_eq!(e.to_string(), "creating users is not built yet on Windows");
-        assert!(system.set_hostname("x").is_err());
+        let e = system.set_timezone("UTC").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "setting the time zone is not built yet on Windows"
+        );
         assert!(system.apply_network(None, &[]).is_err());
         system
             .write_file("/ProgramData/x.txt", b"hello", 0o644, None)
@@ -546,6 +610,35 @@ mod tests {
             assert!(!text.contains("hunter2"), "{file}: {text}");
         }
         assert!(sandbox.add_to_group("nobody", "Users").is_err());
+    }
+
+    /// Under Wine only (on a real Windows machine it would create a real account): a user
+    /// through `NetUserAdd` found again by `NetUserGetInfo`, and the Administrators group
+    /// found by its SID. (Wine 8 has no `NetUserSetInfo`: passwords, full names and the
+    /// disabled flag are not callable there.)
+    #[cfg(windows)]
+    #[test]
+    fn accounts_through_netapi32_under_wine() {
+        if std::env::var_os("WINEPREFIX").is_none() {
+            return;
+        }
+        let system = Windows::new(Layout::new(Path::new("/"), None));
+        let name = format!("egs-test-{}", std::process::id());
+        assert!(system.group_id(ADMINISTRATORS).unwrap().is_some());
+        assert!(system.account(&name).unwrap().is_none());
+        let user = User {
+            name: name.clone(),
+            ..User::default()
+        };
+        system.create_user(&user).unwrap();
+        assert_eq!(
+            system.account(&name).unwrap().unwrap().home,
+            format!("/Users/{name}")
+        );
+        assert!(matches!(
+            system.set_password_hash(&name, "$6$x"),
+            Err(SystemError::Input(_))
+        ));
     }
 
     #[test]
