@@ -15,7 +15,8 @@ pub fn boot_epoch_seconds() -> io::Result<i64> {
     Ok((now - uptime) as i64)
 }
 
-/// An id that differs for every boot (Linux: `/proc/sys/kernel/random/boot_id`).
+/// An id that differs for every boot (Linux: `/proc/sys/kernel/random/boot_id`; Windows:
+/// the last boot time from WMI, as the original).
 pub fn boot_id() -> io::Result<String> {
     imp::boot_id()
 }
@@ -54,13 +55,24 @@ mod imp {
         Ok(millis as f64 / 1000.0)
     }
 
-    /// Windows keeps a boot counter in the registry (a `REG_DWORD`); reading it is built
-    /// with Windows provisioning.
+    /// `Win32_OperatingSystem.LastBootUpTime` as WMI gives it (a CIM datetime), as the
+    /// original identifies a boot: the same for the whole boot, new with the next.
     pub fn boot_id() -> io::Result<String> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "the boot id on Windows is not built yet",
-        ))
+        use crate::wmi::{Connection, Namespace};
+        let rows = Namespace::connect(r"root\cimv2")?.query(
+            "SELECT LastBootUpTime FROM Win32_OperatingSystem",
+            &["LastBootUpTime"],
+        )?;
+        rows.first()
+            .and_then(|row| row[0].text())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "Win32_OperatingSystem has no LastBootUpTime",
+                )
+            })
     }
 }
 
@@ -99,7 +111,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(windows, ignore = "the boot id on Windows is not built yet")]
     fn boot_id_is_stable_within_a_boot() {
         let id = super::boot_id().unwrap();
         assert!(!id.is_empty());
