@@ -66,9 +66,16 @@ fn scan_block_devices(sys_class_block: &Path) -> Vec<PathBuf> {
 }
 
 impl Environment for SystemEnvironment {
+    /// `--devices`, else on Linux the block devices in sysfs (below the root), on Windows
+    /// the CD-ROM and removable drives as raw volumes (the running system only: a sandbox
+    /// root has no drives of its own).
     fn candidate_devices(&self) -> Vec<PathBuf> {
         match &self.devices {
             Some(d) => d.clone(),
+            None if egs_sys::WINDOWS && self.root == Path::new("/") => {
+                egs_sys::volumes::removable()
+            }
+            None if egs_sys::WINDOWS => Vec::new(),
             None => scan_block_devices(&self.path("/sys/class/block")),
         }
     }

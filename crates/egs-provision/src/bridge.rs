@@ -31,8 +31,12 @@ pub enum BridgeError {
 }
 
 /// Whether cloud-init is installed and not disabled (`/etc/cloud/cloud-init.disabled`,
-/// `cloud-init=disabled` on the kernel command line) on this root.
+/// `cloud-init=disabled` on the kernel command line) on this root. Never on a Windows guest
+/// (cloudbase-init is what EGS replaces there, not something it bridges).
 pub fn cloud_init_enabled(system: &dyn System) -> bool {
+    if system.is_windows() {
+        return false;
+    }
     let installed = program(system).is_some();
     let disabled_file = system
         .layout()

@@ -20,5 +20,6 @@ pub mod pty;
 pub mod registry;
 pub mod service;
 pub mod shutdown;
+pub mod volumes;
 pub mod win_args;
 pub mod wmi;

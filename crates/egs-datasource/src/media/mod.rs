@@ -1,13 +1,19 @@
 //! Seed media: ISO9660 and FAT volumes read straight from an image file or block device
-//! (never mounted, never written), and seed directories.
+//! (never mounted, never written; in aligned blocks, so a raw Windows volume works too),
+//! and seed directories.
 
+pub mod aligned;
 pub mod iso9660;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use aligned::Aligned;
 use iso9660::{is_iso9660, IsoError, IsoImage};
+
+/// A device or image as the readers see it: read-only, in aligned blocks.
+type Device = Aligned<File>;
 
 /// Largest seed file read (meta-data, user-data, …).
 pub const MAX_SEED_FILE: u64 = 16 * 1024 * 1024;
@@ -44,7 +50,7 @@ pub enum MediaError {
 }
 
 /// Lets `fatfs` read a device it can never write to.
-struct ReadOnly(File);
+struct ReadOnly(Device);
 
 impl Read for ReadOnly {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -71,7 +77,7 @@ impl Seek for ReadOnly {
 }
 
 enum Kind {
-    Iso(IsoImage<File>),
+    Iso(IsoImage<Device>),
     Fat(Box<fatfs::FileSystem<ReadOnly>>),
     Directory,
 }
@@ -93,7 +99,7 @@ impl std::fmt::Debug for Volume {
 }
 
 /// Whether the first sector looks like a FAT boot sector.
-fn is_fat(file: &mut File) -> bool {
+fn is_fat(file: &mut Device) -> bool {
     let mut boot = [0u8; 512];
     if file.seek(SeekFrom::Start(0)).is_err() || file.read_exact(&mut boot).is_err() {
         return false;
@@ -109,7 +115,7 @@ impl Volume {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = File::open(path).map_err(io)?;
+        let mut file = Aligned::new(File::open(path).map_err(io)?);
         if is_iso9660(&mut file) {
             let iso = IsoImage::open(file).map_err(|source| MediaError::Iso {
                 path: path.to_path_buf(),
