@@ -1,5 +1,6 @@
 //! What datasources may look at on the machine: candidate block devices, the kernel
-//! command line, SMBIOS strings and seed directories. [`SystemEnvironment`] reads them from
+//! command line, SMBIOS strings and seed directories (on a Windows machine: its CD-ROM and
+//! removable drives, SMBIOS through WMI). [`SystemEnvironment`] reads them from
 //! the running system (or from below a sandbox root); tests and `--devices` name the
 //! devices or image files to probe instead of scanning `/sys/class/block`.
 
@@ -38,6 +39,12 @@ impl SystemEnvironment {
         }
     }
 
+    /// Whether this is a running Windows machine (not a sandbox root): its media and SMBIOS
+    /// come from Windows' own interfaces, not from files below the root.
+    fn windows_machine(&self) -> bool {
+        egs_sys::WINDOWS && self.root == Path::new("/")
+    }
+
     fn read(&self, absolute: &str) -> Option<String> {
         std::fs::read_to_string(self.path(absolute))
             .ok()
@@ -72,9 +79,7 @@ impl Environment for SystemEnvironment {
     fn candidate_devices(&self) -> Vec<PathBuf> {
         match &self.devices {
             Some(d) => d.clone(),
-            None if egs_sys::WINDOWS && self.root == Path::new("/") => {
-                egs_sys::volumes::removable()
-            }
+            None if self.windows_machine() => egs_sys::volumes::removable(),
             None if egs_sys::WINDOWS => Vec::new(),
             None => scan_block_devices(&self.path("/sys/class/block")),
         }
@@ -85,10 +90,16 @@ impl Environment for SystemEnvironment {
     }
 
     fn smbios_serial(&self) -> Option<String> {
+        if self.windows_machine() {
+            return egs_sys::smbios::serial();
+        }
         self.read("/sys/class/dmi/id/product_serial")
     }
 
     fn system_uuid(&self) -> Option<String> {
+        if self.windows_machine() {
+            return egs_sys::smbios::system_uuid();
+        }
         self.read("/sys/class/dmi/id/product_uuid")
             .map(|s| s.to_lowercase())
     }

@@ -20,6 +20,7 @@ pub mod pty;
 pub mod registry;
 pub mod service;
 pub mod shutdown;
+pub mod smbios;
 pub mod volumes;
 pub mod win_args;
 pub mod wmi;

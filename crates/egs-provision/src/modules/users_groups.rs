@@ -227,6 +227,12 @@ fn install_keys_windows(
         format!("/Users/{}/.ssh/authorized_keys", user.name)
     };
     merge_keys(ctx.system, &file, &keys, None)?;
+    if admin {
+        // Win32-OpenSSH reads this file only when SYSTEM and Administrators alone may
+        // write it: give it exactly that, inheriting nothing (as the original does).
+        let path = ctx.system.layout().host(&file)?;
+        egs_sys::fs::make_private(&path).map_err(crate::system::io(&path))?;
+    }
     ctx.log.push(format!("keys of {} in {file}", user.name));
     Ok(())
 }
