@@ -102,11 +102,14 @@ pub fn collect_logs(layout: &Layout, output: &Path) -> Result<Vec<String>, State
             if path.is_dir() && !path.is_symlink() {
                 stack.push(path);
             } else if path.is_file() {
+                // Zip names separate with '/', whatever the OS does.
                 let relative = path
                     .strip_prefix(&layout.logs)
                     .unwrap_or(&path)
-                    .display()
-                    .to_string();
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 files.push((format!("logs/{relative}"), path));
             }
         }
