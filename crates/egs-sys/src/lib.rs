@@ -21,6 +21,7 @@ pub mod registry;
 pub mod service;
 pub mod shutdown;
 pub mod smbios;
+pub mod timezone;
 pub mod volumes;
 pub mod win_args;
 pub mod wmi;

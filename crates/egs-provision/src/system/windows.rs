@@ -1,8 +1,8 @@
 //! Windows guests. [`Windows`] is the running system: files (below the root, through the
 //! shared provided methods), local users and groups (`egs_sys::accounts`: NetUserAdd and
 //! friends), the computer name (`SetComputerNameExW`, effective after a reboot), scripts
-//! through `powershell.exe`/`cmd.exe` and power actions (`shutdown.exe`); expiring
-//! passwords, the time zone and network configuration are not built yet and each says so
+//! through `powershell.exe`/`cmd.exe`, the time zone (`tzutil`) and power actions
+//! (`shutdown.exe`); expiring passwords and network configuration are not built yet and each says so
 //! with [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
 //! standing for `C:\`: files and scripts for real, accounts, groups, passwords (never the
 //! password itself), the computer name, the time zone and power recorded in
@@ -34,6 +34,15 @@ fn failed(what: &'static str) -> impl Fn(std::io::Error) -> SystemError {
         command: what.to_string(),
         message: e.to_string(),
     }
+}
+
+/// The Windows id for cloud-config's `timezone` (IANA names mapped, Windows ids as given).
+fn windows_time_zone(zone: &str) -> Result<String, SystemError> {
+    if !egs_sys::timezone::is_iana(zone) {
+        return Ok(zone.to_string());
+    }
+    egs_sys::timezone::windows_id(zone)
+        .map_err(|e| SystemError::Input(format!("timezone: unknown id '{zone}' ({e})")))
 }
 
 /// A group as this machine names it: `Administrators` is the built-in group of SID
@@ -140,8 +149,11 @@ impl System for Windows {
         Ok(true)
     }
 
-    fn set_timezone(&self, _zone: &str) -> Result<(), SystemError> {
-        not_built("setting the time zone")
+    /// `tzutil /s` with the Windows id: given as is, or mapped from an IANA name by the
+    /// ICU that Windows ships; an unknown zone fails the module (`timezone: unknown id`).
+    fn set_timezone(&self, zone: &str) -> Result<(), SystemError> {
+        let id = windows_time_zone(zone)?;
+        self.run(&Command::new(["tzutil.exe", "/s", &id])).map(drop)
     }
 
     fn network_interfaces(&self) -> Vec<SystemInterface> {
