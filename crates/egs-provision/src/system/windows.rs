@@ -557,11 +557,28 @@ mod tests {
     fn what_is_not_built_says_so_and_files_work() {
         let dir = tempfile::tempdir().unwrap();
         let system = Windows::new(Layout::new(dir.path(), None));
-        let e = system.set_timezone("UTC").unwrap_err();
+        let e = system.expire_password("x").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "setting the time zone is not built yet on Windows"
+            "expiring passwords is not built yet on Windows"
         );
+        assert!(system
+            .apply_network(
+                Some(NetworkConfig::fallback("eth0", "00:11:22:33:44:55")),
+                &[]
+            )
+            .is_err());
+        // A Windows id passes through; an IANA name needs Windows' ICU.
+        assert_eq!(
+            windows_time_zone("W. Europe Standard Time").unwrap(),
+            "W. Europe Standard Time"
+        );
+        if !egs_sys::WINDOWS {
+            assert!(windows_time_zone("Europe/Berlin")
+                .unwrap_err()
+                .to_string()
+                .starts_with("timezone: unknown id 'Europe/Berlin'"));
+        }
         assert!(system.apply_network(None, &[]).is_err());
         system
             .write_file("/ProgramData/x.txt", b"hello", 0o644, None)
