@@ -58,21 +58,12 @@ mod imp {
     /// `Win32_OperatingSystem.LastBootUpTime` as WMI gives it (a CIM datetime), as the
     /// original identifies a boot: the same for the whole boot, new with the next.
     pub fn boot_id() -> io::Result<String> {
-        use crate::wmi::{Connection, Namespace};
-        let rows = Namespace::connect(r"root\cimv2")?.query(
-            "SELECT LastBootUpTime FROM Win32_OperatingSystem",
-            &["LastBootUpTime"],
-        )?;
-        rows.first()
-            .and_then(|row| row[0].text())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "Win32_OperatingSystem has no LastBootUpTime",
-                )
-            })
+        crate::wmi::system_text("Win32_OperatingSystem", "LastBootUpTime")?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "Win32_OperatingSystem has no LastBootUpTime",
+            )
+        })
     }
 }
 

@@ -5,27 +5,19 @@
 
 /// The SMBIOS system UUID, lower case.
 pub fn system_uuid() -> Option<String> {
-    wmi_string("SELECT UUID FROM Win32_ComputerSystemProduct", "UUID").map(|u| u.to_lowercase())
+    windows_text("Win32_ComputerSystemProduct", "UUID").map(|u| u.to_lowercase())
 }
 
 /// The SMBIOS system serial number.
 pub fn serial() -> Option<String> {
-    wmi_string("SELECT SerialNumber FROM Win32_BIOS", "SerialNumber")
+    windows_text("Win32_BIOS", "SerialNumber")
 }
 
-fn wmi_string(wql: &str, property: &str) -> Option<String> {
-    use crate::wmi::{Connection, Namespace};
+fn windows_text(class: &str, property: &str) -> Option<String> {
     if !crate::WINDOWS {
         return None;
     }
-    let rows = Namespace::connect(r"root\cimv2")
-        .ok()?
-        .query(wql, &[property])
-        .ok()?;
-    rows.first()
-        .and_then(|row| row[0].text())
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
+    crate::wmi::system_text(class, property).ok().flatten()
 }
 
 #[cfg(test)]

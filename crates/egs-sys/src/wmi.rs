@@ -105,6 +105,18 @@ impl Namespace {
     }
 }
 
+/// The text of `property` of the first `class` object in `root\cimv2` (one-instance
+/// classes such as `Win32_OperatingSystem`), trimmed; `None` when it is empty or absent.
+pub fn system_text(class: &str, property: &str) -> io::Result<Option<String>> {
+    let rows = Namespace::connect(r"root\cimv2")?
+        .query(&format!("SELECT {property} FROM {class}"), &[property])?;
+    Ok(rows
+        .first()
+        .and_then(|row| row[0].text())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty()))
+}
+
 /// The three things asked of a WMI namespace; [`Namespace`] is the real one, and a caller's
 /// tests can stand recorded answers in for it.
 pub trait Connection {

@@ -63,16 +63,21 @@ pub fn push_client_key(
     Ok(slots)
 }
 
+/// What `pool` holds; a pool that does not exist (yet) holds nothing.
+fn listing_or_empty(kvp: &dyn KvpStore, pool: PoolId, target: &str) -> Result<Listing, String> {
+    match kvp.list(pool) {
+        Ok(listing) => Ok(listing),
+        Err(KvpError::MissingPool(_)) => Ok(Listing::default()),
+        Err(e) => Err(format!("{target}: {e}")),
+    }
+}
+
 /// `get-status` from KVP (`original-remote-access.md` §3.9): the Guest pool's status, or
 /// `unknown` when the VM is off, absent or its service has not reported; with the version
 /// and the provisioning state the guest reports beside it.
 pub fn get_status(kvp_dir: Option<&Path>, target: &str, json: bool) -> Result<String, String> {
     let kvp = host_store(kvp_dir, target)?;
-    let guest = match kvp.list(PoolId::Guest) {
-        Ok(listing) => listing,
-        Err(KvpError::MissingPool(_)) => Listing::default(),
-        Err(e) => return Err(format!("{target}: {e}")),
-    };
+    let guest = listing_or_empty(kvp.as_ref(), PoolId::Guest, target)?;
     let value = |key: &str| guest.get(key).map(str::trim).filter(|v| !v.is_empty());
     let status = value(KVP_STATUS).unwrap_or("unknown");
     let version = value(KVP_VERSION);
@@ -215,11 +220,7 @@ pub fn get_data(kvp_dir: Option<&Path>, target: &str, json: bool) -> Result<Stri
     let pools = match kvp_dir {
         Some(dir) => {
             let kvp = PoolFiles::creating(dir);
-            let list = |pool| match kvp.list(pool) {
-                Ok(listing) => Ok(listing),
-                Err(KvpError::MissingPool(_)) => Ok(Listing::default()),
-                Err(e) => Err(format!("{target}: {e}")),
-            };
+            let list = |pool| listing_or_empty(&kvp, pool, target);
             [
                 list(PoolId::Guest)?,
                 list(PoolId::Auto)?,

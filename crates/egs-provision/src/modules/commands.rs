@@ -97,12 +97,7 @@ fn bootcmd(ctx: &mut Context) -> ModuleResult {
             .map(|b| b.trim_start_matches(['\r', '\n']))
             .unwrap_or(&body)
             .to_string();
-        let name = format!("{:02}-{}", i, part.filename);
-        let name = if ctx.system.is_windows() {
-            windows_script_name(&name, body.as_bytes())
-        } else {
-            name
-        };
+        let name = staged_name(ctx, &format!("{:02}-{}", i, part.filename), body.as_bytes());
         let path = write_script(&instance.join("boothooks"), &name, body.as_bytes())?;
         execute(ctx, &path, "boothook")?;
     }
@@ -176,6 +171,16 @@ fn batch_escape(line: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The name a user-data script is staged under: its own, or on Windows one whose
+/// extension says how it runs ([`windows_script_name`]).
+fn staged_name(ctx: &Context, filename: &str, body: &[u8]) -> String {
+    if ctx.system.is_windows() {
+        windows_script_name(filename, body)
+    } else {
+        filename.to_string()
+    }
 }
 
 /// The name a script is staged under on Windows, where the extension decides how it runs
@@ -338,11 +343,7 @@ fn scripts_user(ctx: &mut Context) -> ModuleResult {
         .iter()
         .filter(|p| matches!(p.kind(), PartKind::Script(ScriptFrequency::Instance)))
     {
-        let name = if ctx.system.is_windows() {
-            windows_script_name(&part.filename, &part.payload)
-        } else {
-            part.filename.clone()
-        };
+        let name = staged_name(ctx, &part.filename, &part.payload);
         let path = dir.join(name.replace(['/', '\0'], "_"));
         if !path.exists() {
             write_script(&dir, &name, &part.payload)?;
@@ -368,11 +369,7 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
         .iter()
         .filter(|p| p.kind() == PartKind::Script(frequency))
     {
-        let name = if ctx.system.is_windows() {
-            windows_script_name(&part.filename, &part.payload)
-        } else {
-            part.filename.clone()
-        };
+        let name = staged_name(ctx, &part.filename, &part.payload);
         write_script(&dir, &name, &part.payload)?;
     }
     let scripts = sorted_files(&dir);

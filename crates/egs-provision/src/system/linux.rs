@@ -12,9 +12,9 @@ use egs_netconfig::apply::{apply, ApplyError, Outcome as NetOutcome};
 use egs_netconfig::system::{self as net_system, SystemInterface};
 use egs_netconfig::NetworkConfig;
 
-use super::{io, Account, DiskChange, PowerAction, System, SystemError};
+use super::{Account, DiskChange, PowerAction, System, SystemError};
 use crate::command::Command;
-use crate::state::{create_private_dir, Layout};
+use crate::state::Layout;
 
 /// The running Linux system (root `/`).
 #[derive(Debug, Clone)]
@@ -59,16 +59,7 @@ impl Sandbox {
 
     /// Appends an action not performed to `<state>/sandbox-actions.log`.
     fn record(&self, what: &str, value: &str) -> Result<(), SystemError> {
-        use std::io::Write;
-        let state = &self.linux.layout.state;
-        let path = state.join("sandbox-actions.log");
-        create_private_dir(state).map_err(io(state))?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        writeln!(f, "{what} {value}").map_err(io(&path))
+        super::record_action(&self.linux.layout, &format!("{what} {value}"))
     }
 }
 

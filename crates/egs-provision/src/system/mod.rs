@@ -71,6 +71,21 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SystemError + '_
     }
 }
 
+/// Appends a line to `<state>/sandbox-actions.log`: what a sandbox records instead of
+/// doing it (both the Linux and the Windows sandbox).
+pub(crate) fn record_action(layout: &Layout, line: &str) -> Result<(), SystemError> {
+    use std::io::Write;
+    let state = &layout.state;
+    crate::state::create_private_dir(state).map_err(io(state))?;
+    let path = state.join("sandbox-actions.log");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    writeln!(f, "{line}").map_err(io(&path))
+}
+
 /// An account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

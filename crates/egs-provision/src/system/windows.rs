@@ -346,16 +346,7 @@ impl WindowsSandbox {
 
     /// Appends an action not performed to `<state>/sandbox-actions.log`.
     fn record(&self, what: &str) -> Result<(), SystemError> {
-        use std::io::Write;
-        let state = &self.layout.state;
-        crate::state::create_private_dir(state).map_err(super::io(state))?;
-        let path = state.join("sandbox-actions.log");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(super::io(&path))?;
-        writeln!(f, "{what}").map_err(super::io(&path))
+        super::record_action(&self.layout, what)
     }
 }
 
