@@ -27,6 +27,15 @@ pub enum Outcome {
         /// Notes (skipped commands, unknown link types).
         warnings: Vec<String>,
     },
+    /// Settings were applied to the running system (Windows: `netsh` and the registry).
+    Applied {
+        /// Where the configuration came from.
+        source: String,
+        /// What was done, one line each (see `windows::Step::describe`).
+        steps: Vec<String>,
+        /// Entries skipped and options not supported, for the log.
+        warnings: Vec<String>,
+    },
     /// The configuration says `config: disabled`.
     Disabled,
     /// No configuration and no interface to fall back to.

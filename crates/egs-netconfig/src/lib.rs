@@ -23,6 +23,7 @@ pub mod state;
 pub mod system;
 mod v2;
 pub mod value;
+pub mod windows;
 
 pub use error::NetConfigError;
 pub use render::{render, Fidelity, RenderedFile, Renderer};

@@ -429,7 +429,8 @@ fn scripts_reboot_and_continue_with_a_cap() {
         "x\n"
     );
 
-    // A script that always asks again is stopped after the cap.
+    // A script that always asks again is stopped after its cap (10 reboots, the 11th
+    // request fails the module).
     let s = sandbox();
     let path = write(&s, "ud", "#!/bin/sh\nexit 1003\n");
     let mut last = String::new();
@@ -449,7 +450,7 @@ fn scripts_reboot_and_continue_with_a_cap() {
     assert!(
         status["errors"]
             .to_string()
-            .contains("more than 10 reboots"),
+            .contains("exceeded the per-script reboot limit (11/10)"),
         "{status}"
     );
 }

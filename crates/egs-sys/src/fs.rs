@@ -364,6 +364,60 @@ pub fn make_private(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The DACL (SDDL) standing for a POSIX mode on Windows, as the original maps it: the
+/// owner's bits to the file's owner (`OW`, Owner Rights), the group's to Users (`BU`), the
+/// others' to Everyone (`WD`), read/write/execute to the generic file rights; SYSTEM and
+/// Administrators keep full control; protected, so nothing inherited widens it.
+pub fn mode_sddl(mode: u32) -> String {
+    let mut sddl = String::from("D:P(A;;FA;;;SY)(A;;FA;;;BA)");
+    for (shift, trustee) in [(6, "OW"), (3, "BU"), (0, "WD")] {
+        let bits = (mode >> shift) & 0o7;
+        let rights: String = [(4, "FR"), (2, "FW"), (1, "FX")]
+            .iter()
+            .filter(|(bit, _)| bits & bit != 0)
+            .map(|(_, right)| *right)
+            .collect();
+        if !rights.is_empty() {
+            sddl.push_str(&format!("(A;;{rights};;;{trustee})"));
+        }
+    }
+    sddl
+}
+
+/// Applies [`mode_sddl`]`(mode)` to `path` (Windows only; `Unsupported` elsewhere, where
+/// modes are modes).
+pub fn set_mode_as_acl(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        windows_acl::set_dacl(path, &mode_sddl(mode))
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = (path, mode);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "access control lists are set on Windows only",
+        ))
+    }
+}
+
+/// Makes the local account `name` the owner of `path` (Windows only; `Unsupported`
+/// elsewhere, where [`set_owner`] takes ids).
+pub fn set_owner_name(path: &Path, name: &str) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        windows_acl::set_owner(path, name)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = (path, name);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "owners are set by name on Windows only",
+        ))
+    }
+}
+
 #[cfg(windows)]
 mod windows_acl {
     use std::io;
@@ -376,8 +430,8 @@ mod windows_acl {
         SDDL_REVISION_1, SE_FILE_OBJECT,
     };
     use windows_sys::Win32::Security::{
-        GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION,
-        PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+        GetSecurityDescriptorDacl, LookupAccountNameW, ACL, DACL_SECURITY_INFORMATION,
+        OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
     };
 
     fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
@@ -448,6 +502,51 @@ mod windows_acl {
         Ok(())
     }
 
+    /// Looks `name` up (`LookupAccountNameW`) and makes it the owner of `path`.
+    pub fn set_owner(path: &Path, name: &str) -> io::Result<()> {
+        let in_context = |e: io::Error| {
+            io::Error::new(e.kind(), format!("{}: owner {name}: {e}", path.display()))
+        };
+        let name_w = wide(name.as_ref());
+        let mut sid = vec![0u8; 128];
+        let mut sid_len = sid.len() as u32;
+        let mut domain = vec![0u16; 256];
+        let mut domain_len = domain.len() as u32;
+        let mut kind = 0;
+        // SAFETY: the buffers are as long as the lengths passed; the name is NUL-terminated.
+        let found = unsafe {
+            LookupAccountNameW(
+                std::ptr::null(),
+                name_w.as_ptr(),
+                sid.as_mut_ptr().cast(),
+                &mut sid_len,
+                domain.as_mut_ptr(),
+                &mut domain_len,
+                &mut kind,
+            )
+        };
+        if found == 0 {
+            return Err(in_context(io::Error::last_os_error()));
+        }
+        let path_w = wide(path.as_os_str());
+        // SAFETY: `sid` holds the SID just looked up; `path_w` is NUL-terminated.
+        let set = unsafe {
+            SetNamedSecurityInfoW(
+                path_w.as_ptr(),
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION,
+                sid.as_mut_ptr().cast(),
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if set != ERROR_SUCCESS {
+            return Err(in_context(io::Error::from_raw_os_error(set as i32)));
+        }
+        Ok(())
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -490,12 +589,50 @@ mod windows_acl {
             crate::fs::make_private(&key).unwrap();
             crate::fs::make_private(dir.path()).unwrap();
         }
+
+        /// The mode DACLs parse as Windows parses them (it writes a combination of
+        /// generic rights back as their mask: `FRFW` is 0x120089 | 0x120116) and are
+        /// accepted on a file.
+        #[test]
+        fn modes_become_dacls_windows_reads() {
+            let combined = |sddl: String| {
+                sddl.replace("FRFWFX", "0x1201bf")
+                    .replace("FRFW", "0x12019f")
+                    .replace("FRFX", "0x1200a9")
+                    .replace("FWFX", "0x1201b6")
+            };
+            for mode in [0o644, 0o600, 0o755, 0o000, 0o777, 0o351] {
+                let sddl = crate::fs::mode_sddl(mode);
+                assert_eq!(round_trip(&sddl), combined(sddl), "{mode:o}");
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("f");
+            std::fs::write(&file, b"x").unwrap();
+            crate::fs::set_mode_as_acl(&file, 0o640).unwrap();
+            let e = crate::fs::set_owner_name(&file, "no-such-user-egs").unwrap_err();
+            assert!(e.to_string().contains("owner no-such-user-egs"), "{e}");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modes_map_to_owner_users_and_everyone() {
+        assert_eq!(
+            mode_sddl(0o644),
+            "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;OW)(A;;FR;;;BU)(A;;FR;;;WD)"
+        );
+        assert_eq!(
+            mode_sddl(0o750),
+            "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFWFX;;;OW)(A;;FRFX;;;BU)"
+        );
+        assert_eq!(mode_sddl(0o000), "D:P(A;;FA;;;SY)(A;;FA;;;BA)");
+        // setuid and friends have no NTFS meaning.
+        assert_eq!(mode_sddl(0o4700), mode_sddl(0o700));
+    }
 
     /// Links inside a root are followed inside it: absolute targets restart at the root,
     /// `..` stops there, loops end in an error; nothing resolves outside.

@@ -9,6 +9,7 @@
 pub const WINDOWS: bool = cfg!(windows);
 
 pub mod accounts;
+pub mod adapters;
 pub mod boot;
 pub mod eventlog;
 pub mod fs;

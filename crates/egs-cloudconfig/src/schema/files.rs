@@ -21,6 +21,10 @@ pub struct WriteFile {
     pub owner: String,
     /// Mode bits, default 0o644.
     pub permissions: u32,
+    /// Whether the entry gave `permissions` (Windows applies only given modes).
+    pub permissions_given: bool,
+    /// Whether the entry gave `owner` (Windows sets only a given owner).
+    pub owner_given: bool,
     /// Append instead of replacing.
     pub append: bool,
     /// Write in the final stage, after users exist.
@@ -61,9 +65,12 @@ fn parse_entry(map: &Mapping, path: &str, item: &Node, d: &mut Diagnostics) -> O
     let mut f = Fields::new(map, path);
     let file_path = f.string("path", d);
     let encoding = f.string("encoding", d).unwrap_or_default();
-    let owner = f.string("owner", d).unwrap_or_else(|| "root:root".into());
+    let given_owner = f.string("owner", d);
+    let owner_given = given_owner.is_some();
+    let owner = given_owner.unwrap_or_else(|| "root:root".into());
     let append = f.boolean("append", d).unwrap_or(false);
     let defer = f.boolean("defer", d).unwrap_or(false);
+    let permissions_given = f.get("permissions").is_some();
     let permissions = match f.get("permissions") {
         None => 0o644,
         Some(node) => decode_permissions(node, &f.path_of("permissions"), d),
@@ -109,6 +116,8 @@ fn parse_entry(map: &Mapping, path: &str, item: &Node, d: &mut Diagnostics) -> O
         content,
         owner,
         permissions,
+        permissions_given,
+        owner_given,
         append,
         defer,
     })

@@ -5,7 +5,10 @@
 //! sandbox root that is a whole system (it has `/bin/sh`) they run inside it via `chroot`
 //! (`EGS_ROOT=/`); in a bare sandbox they run on the host with `EGS_ROOT` set to the root.
 //! Exit status 1001 asks for a reboot after the script; 1003 asks for a reboot and to run
-//! the script again (on Linux they arrive as 233 and 235); both are capped per instance.
+//! the script again (on Linux they arrive as 233 and 235); 1003 at most
+//! [`MAX_REBOOTS_PER_SCRIPT`] times per script, all reboots [`MAX_REBOOTS`] per instance.
+//! On Windows each `runcmd` entry is a script of its own (`runcmd-001.cmd`, …), so these
+//! codes act per entry as in the original; 1002 is a warning.
 
 use std::path::{Path, PathBuf};
 
@@ -59,8 +62,13 @@ pub const SCRIPTS_USER: Module = Module {
     run: scripts_user,
 };
 
-/// Reboots scripts may ask for per instance.
-pub const MAX_REBOOTS: u32 = 10;
+/// Reboots one script (or Windows runcmd entry) may ask for with exit 1003 per instance,
+/// the original's `reboot.maxPerScript`.
+pub const MAX_REBOOTS_PER_SCRIPT: u32 = 10;
+
+/// Reboots per instance in all, whoever asks: a safety net against a reboot loop that
+/// no per-script count sees.
+pub const MAX_REBOOTS: u32 = 100;
 
 /// cloud-init's `shellify`: list entries quoted word by word, strings as they are.
 pub fn shellify(commands: &[ConfigCommand]) -> String {
@@ -129,18 +137,29 @@ fn runcmd(ctx: &mut Context) -> ModuleResult {
         .instance(ctx.instance_id)
         .join("scripts");
     if ctx.system.is_windows() {
-        write_script(&dir, "runcmd.cmd", cmdify(&ctx.config.runcmd).as_bytes())?;
+        // One file per entry, as the original runs entries one by one: a reboot request
+        // (1001, 1003) resumes at the entry, not at the first one.
+        for (i, entry) in ctx.config.runcmd.iter().enumerate() {
+            let name = format!("runcmd-{:03}.cmd", i + 1);
+            write_script(&dir, &name, cmdify(std::slice::from_ref(entry)).as_bytes())?;
+        }
     } else {
         write_script(&dir, "runcmd", shellify(&ctx.config.runcmd).as_bytes())?;
     }
     Ok(Outcome::Done)
 }
 
-/// `runcmd` for `cmd.exe` (`original-provisioning.md` §5.4): UTF-8 code page, strings as
-/// they are, list entries as one command line quoted as Windows programs split it; an
-/// entry that asks for a reboot (exit 1001 or 1003) ends the script with that code. CRLF.
+/// Commands as a `cmd.exe` batch file (`original-provisioning.md` §5.4): UTF-8 code page,
+/// strings as they are, list entries as one command line quoted as Windows programs split
+/// it. CRLF. `bootcmd` is one such file; each `runcmd` entry is one of its own. `(call )`
+/// sets ERRORLEVEL back to 0 after `chcp`, so that the file's exit status is its commands'
+/// (a `chcp` that fails, as Wine's does for 65001, would otherwise become it).
 pub fn cmdify(commands: &[ConfigCommand]) -> String {
-    let mut lines = vec!["@echo off".to_string(), "chcp 65001 >nul".to_string()];
+    let mut lines = vec![
+        "@echo off".to_string(),
+        "chcp 65001 >nul".to_string(),
+        "(call )".to_string(),
+    ];
     for c in commands {
         lines.push(match c {
             ConfigCommand::Shell(s) => s.clone(),
@@ -149,7 +168,6 @@ pub fn cmdify(commands: &[ConfigCommand]) -> String {
                 Err(e) => format!("rem a runcmd entry was skipped: {e}"),
             },
         });
-        lines.push("if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%".into());
     }
     lines.push(String::new());
     lines.join("\r\n")
@@ -278,8 +296,19 @@ fn run_scripts(
                 return Ok(Outcome::Reboot { again: false });
             }
             Some(c) if reboot_request(c) == Some(true) => {
-                return Ok(Outcome::Reboot { again: true })
+                let attempts = count_reboot(&done_dir.join(format!("{name}.reboots")))?;
+                if attempts <= MAX_REBOOTS_PER_SCRIPT {
+                    return Ok(Outcome::Reboot { again: true });
+                }
+                failed.push(format!(
+                    "{name} exceeded the per-script reboot limit \
+                     ({attempts}/{MAX_REBOOTS_PER_SCRIPT})"
+                ));
             }
+            Some(RUN_AGAIN_NEXT_BOOT) => ctx.log.push(format!(
+                "warning: {name} exited {RUN_AGAIN_NEXT_BOOT} (run again at the next boot \
+                 without a reboot), which is not supported; it counts as done"
+            )),
             other => failed.push(format!(
                 "{name} ({})",
                 other.map_or("killed".to_string(), |c| format!("exit status {c}"))
@@ -297,6 +326,10 @@ fn run_scripts(
     }
 }
 
+/// cloudbase-init's "run again at the next boot, no reboot", which the original does not
+/// implement either: a warning, and the script counts as done.
+const RUN_AGAIN_NEXT_BOOT: i32 = 1002;
+
 /// Whether an exit status asks for a reboot, and whether to run the script again after it:
 /// 1001 (reboot) and 1003 (reboot, run again), as the original EGS and cloudbase-init
 /// define them. Linux keeps only 8 bits of an exit status, so `exit 1001` arrives as 233
@@ -307,6 +340,28 @@ pub fn reboot_request(code: i32) -> Option<bool> {
         1003 | 235 => Some(true),
         _ => None,
     }
+}
+
+/// Counts one more 1003 reboot of a script in its counter file; returns the count.
+fn count_reboot(counter: &Path) -> Result<u32, SystemError> {
+    let count = std::fs::read_to_string(counter)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    if let Some(dir) = counter.parent() {
+        create_private_dir(dir).map_err(|source| SystemError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    egs_sys::fs::write_atomic(counter, count.to_string().as_bytes(), 0o600).map_err(|source| {
+        SystemError::Io {
+            path: counter.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(count)
 }
 
 fn mark(marker: &Path) -> Result<(), SystemError> {
@@ -417,11 +472,9 @@ mod tests {
         ]);
         assert_eq!(
             s,
-            "@echo off\r\nchcp 65001 >nul\r\n\
+            "@echo off\r\nchcp 65001 >nul\r\n(call )\r\n\
              powershell -NoProfile -Command \"Write-Host provisioned\"\r\n\
-             if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%\r\n\
-             \"C:\\Program Files\\x.exe\" \"a b\" c^&d 50%%\r\n\
-             if errorlevel 1001 if not errorlevel 1004 exit /b %errorlevel%\r\n"
+             \"C:\\Program Files\\x.exe\" \"a b\" c^&d 50%%\r\n"
         );
     }
 

@@ -89,6 +89,18 @@ fn apply_network_config(ctx: &mut Context) -> ModuleResult {
                 .extend(warnings.into_iter().map(|w| format!("warning: {w}")));
             Ok(Outcome::Done)
         }
+        Ok(NetOutcome::Applied {
+            source,
+            steps,
+            warnings,
+        }) => {
+            ctx.log
+                .push(format!("{source} applied: {} step(s)", steps.len()));
+            ctx.log.extend(steps.into_iter().map(|s| format!("  {s}")));
+            ctx.log
+                .extend(warnings.into_iter().map(|w| format!("warning: {w}")));
+            Ok(Outcome::Done)
+        }
         Ok(NetOutcome::Disabled) => {
             ctx.log
                 .push("network-config says config: disabled; networking left alone".into());

@@ -2,7 +2,7 @@
 //! instance, after users exist): content decoded by the model, mode applied after `chown`
 //! so setuid bits survive, `append` adds to an existing file, default owner `root:root`.
 //! On Windows guests paths are translated as the original translates them
-//! ([`windows_path`]) and modes and owners are not applied.
+//! ([`windows_path`]), and given modes and owners become NTFS access rules.
 
 use egs_cloudconfig::schema::WriteFile;
 
@@ -97,8 +97,12 @@ pub fn windows_path(path: &str) -> Result<String, String> {
     Ok(mapped)
 }
 
-/// `write_files` on Windows: paths translated, content written or appended; POSIX modes
-/// and owners have no NTFS mapping yet, so they are logged and not applied.
+/// `write_files` on Windows: paths translated, content written or appended; a given
+/// `permissions` becomes NTFS access rules (owner bits → the owner, group → Users, other
+/// → Everyone, SYSTEM and Administrators full control) and a given `owner` the file's
+/// owner (its user part), as the original maps them. Nothing is applied when neither is
+/// given (cloud-init's `0644 root:root` defaults mean nothing on NTFS); a rule that cannot
+/// be applied is a warning, as in the original.
 fn write_windows(ctx: &mut Context, files: &[&WriteFile]) -> ModuleResult {
     for file in files {
         if file.path.trim().is_empty() {
@@ -116,12 +120,23 @@ fn write_windows(ctx: &mut Context, files: &[&WriteFile]) -> ModuleResult {
             .system
             .write_file(&target, &content, file.permissions, None)?;
         ctx.log.push(format!(
-            "wrote {} ({} bytes; mode {:04o} and owner {} not mapped to NTFS ACLs)",
+            "wrote {} ({} bytes)",
             path.display(),
-            content.len(),
-            file.permissions,
-            file.owner
+            content.len()
         ));
+        let mode = file.permissions_given.then_some(file.permissions);
+        let owner = file
+            .owner_given
+            .then(|| file.owner.split(':').next().unwrap_or_default())
+            .filter(|user| !user.is_empty());
+        if mode.is_some() || owner.is_some() {
+            if let Err(e) = ctx.system.set_windows_access(&target, mode, owner) {
+                ctx.log.push(format!(
+                    "warning: {}: permissions/owner not applied: {e}",
+                    path.display()
+                ));
+            }
+        }
     }
     Ok(Outcome::Done)
 }

@@ -321,6 +321,21 @@ pub trait System: Send + Sync {
         std::fs::rename(&from, &to).map_err(io(&to))
     }
 
+    /// Windows: gives a written file the NTFS access rules standing for a POSIX `mode`
+    /// (`egs_sys::fs::mode_sddl`) and the local account `owner`. Other systems have modes
+    /// and owners of their own and refuse this.
+    fn set_windows_access(
+        &self,
+        absolute: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), SystemError> {
+        let _ = (mode, owner);
+        Err(SystemError::Input(format!(
+            "{absolute}: NTFS access rules exist on Windows only"
+        )))
+    }
+
     /// Makes `link` a symbolic link to `target` (replacing what is there, atomically).
     fn replace_symlink(&self, target: &str, link: &str) -> Result<(), SystemError> {
         let path = self.layout().host(link)?;

@@ -1,11 +1,14 @@
 //! Windows guests. [`Windows`] is the running system: files (below the root, through the
 //! shared provided methods), local users and groups (`egs_sys::accounts`: NetUserAdd and
-//! friends), the computer name (`SetComputerNameExW`, effective after a reboot), scripts
-//! through `powershell.exe`/`cmd.exe`, the time zone (`tzutil`) and power actions
-//! (`shutdown.exe`); expiring passwords and network configuration are not built yet and each says so
-//! with [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
+//! friends, password expiry through `usri3_password_expired`), the computer name
+//! (`SetComputerNameExW`, effective after a reboot), scripts through
+//! `powershell.exe`/`cmd.exe`, the time zone (`tzutil`), network configuration (the
+//! `netsh` plan of `egs_netconfig::windows` for the adapters `GetAdaptersAddresses` lists)
+//! and power actions (`shutdown.exe`); growing disks is not built and says so with
+//! [`SystemError::NotBuilt`] instead of pretending. [`WindowsSandbox`] is a directory
 //! standing for `C:\`: files and scripts for real, accounts, groups, passwords (never the
-//! password itself), the computer name, the time zone and power recorded in
+//! password itself), the computer name, the time zone, the network plan (for the adapters
+//! `<root>/sandbox-adapters.json` describes) and power recorded in
 //! `<state>/sandbox-accounts.json` and `<state>/sandbox-actions.log`, as the Linux sandbox
 //! records what it cannot do.
 
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use egs_cloudconfig::schema::{Sudo, User};
 use egs_netconfig::apply::Outcome as NetOutcome;
 use egs_netconfig::system::SystemInterface;
+use egs_netconfig::windows::{Adapter, Step, TCPIP_PARAMETERS};
 use egs_netconfig::NetworkConfig;
 
 use super::{Account, DiskChange, PowerAction, System, SystemError};
@@ -55,6 +59,74 @@ fn local_group(name: &str) -> Result<String, SystemError> {
     }
 }
 
+/// Plans `config` for `adapters` and runs each step through `run_step`.
+fn apply_windows_network(
+    config: Option<NetworkConfig>,
+    adapters: &[Adapter],
+    search_list: &[String],
+    mut run_step: impl FnMut(&Step) -> Result<(), SystemError>,
+) -> Result<NetOutcome, SystemError> {
+    let Some(config) = config else {
+        return Ok(NetOutcome::NothingToConfigure);
+    };
+    if config.is_disabled() {
+        return Ok(NetOutcome::Disabled);
+    }
+    let plan = egs_netconfig::windows::plan(&config, adapters, search_list)
+        .map_err(|e| SystemError::Input(e.to_string()))?;
+    for step in &plan.steps {
+        run_step(step)?;
+    }
+    Ok(NetOutcome::Applied {
+        source: config.input,
+        steps: plan.steps.iter().map(Step::describe).collect(),
+        warnings: plan.warnings,
+    })
+}
+
+/// `SearchList` as Windows stores it: comma-separated (spaces tolerated).
+fn split_search_list(list: &str) -> Vec<String> {
+    list.split([',', ' '])
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn adapter(info: egs_sys::adapters::AdapterInfo) -> Adapter {
+    Adapter {
+        index: info.index,
+        guid: info.guid,
+        alias: info.alias,
+        mac: info.mac,
+        manual_ipv6: info.manual_ipv6,
+    }
+}
+
+/// An adapter of `<root>/sandbox-adapters.json`, as a test describes the machine.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct SandboxAdapter {
+    index: u32,
+    #[serde(default)]
+    guid: String,
+    #[serde(default)]
+    alias: String,
+    mac: String,
+    #[serde(default)]
+    manual_ipv6: Vec<String>,
+}
+
+impl From<SandboxAdapter> for Adapter {
+    fn from(a: SandboxAdapter) -> Adapter {
+        Adapter {
+            index: a.index,
+            guid: a.guid,
+            alias: a.alias,
+            mac: a.mac,
+            manual_ipv6: a.manual_ipv6,
+        }
+    }
+}
+
 /// A Windows guest.
 #[derive(Debug, Clone)]
 pub struct Windows {
@@ -65,6 +137,35 @@ impl Windows {
     /// The system with these paths.
     pub fn new(layout: Layout) -> Windows {
         Windows { layout }
+    }
+}
+
+impl Windows {
+    /// Runs one network step: `netsh.exe` (a failing delete of what is not there is
+    /// expected), or a registry value.
+    fn network_step(&self, step: &Step) -> Result<(), SystemError> {
+        match step {
+            Step::Netsh { args, may_fail } => {
+                let mut argv = vec!["netsh.exe".to_string()];
+                argv.extend(args.iter().cloned());
+                let command = Command::new(argv);
+                if *may_fail {
+                    self.execute(&command).map(drop)
+                } else {
+                    self.run(&command).map(drop)
+                }
+            }
+            Step::ConnectionSuffix { guid, suffix } => egs_sys::registry::set_string(
+                &format!(r"{TCPIP_PARAMETERS}\Interfaces\{guid}"),
+                "Domain",
+                suffix,
+            )
+            .map_err(failed("setting the connection DNS suffix")),
+            Step::SearchList(list) => {
+                egs_sys::registry::set_string(TCPIP_PARAMETERS, "SearchList", &list.join(","))
+                    .map_err(failed("setting the DNS suffix search list"))
+            }
+        }
     }
 }
 
@@ -128,8 +229,9 @@ impl System for Windows {
         accounts::set_disabled(user, true).map_err(failed("disabling an account"))
     }
 
-    fn expire_password(&self, _user: &str) -> Result<(), SystemError> {
-        not_built("expiring passwords")
+    /// The password must be changed at the next logon (`usri3_password_expired`).
+    fn expire_password(&self, user: &str) -> Result<(), SystemError> {
+        accounts::expire_password(user).map_err(failed("expiring a password"))
     }
 
     /// `SetComputerNameExW` when the active name differs (case aside); the new name needs
@@ -164,12 +266,45 @@ impl System for Windows {
         None
     }
 
+    /// The DACL for `mode` (protected), then the owner looked up by name.
+    fn set_windows_access(
+        &self,
+        absolute: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), SystemError> {
+        let path = self.layout.host(absolute)?;
+        if let Some(mode) = mode {
+            egs_sys::fs::set_mode_as_acl(&path, mode).map_err(super::io(&path))?;
+        }
+        if let Some(owner) = owner {
+            egs_sys::fs::set_owner_name(&path, owner).map_err(super::io(&path))?;
+        }
+        Ok(())
+    }
+
+    /// The plan of [`egs_netconfig::windows`] for the adapters `GetAdaptersAddresses`
+    /// lists: `netsh.exe` for addresses, routes, DNS servers and MTU, the registry for
+    /// the DNS suffixes.
     fn apply_network(
         &self,
-        _config: Option<NetworkConfig>,
+        config: Option<NetworkConfig>,
         _interfaces: &[SystemInterface],
     ) -> Result<NetOutcome, SystemError> {
-        not_built("network configuration")
+        let adapters = egs_sys::adapters::list().map_err(failed("listing network adapters"))?;
+        let adapters: Vec<Adapter> = adapters.into_iter().map(adapter).collect();
+        let search_list = egs_sys::registry::read_strings(TCPIP_PARAMETERS)
+            .ok()
+            .and_then(|values| {
+                values
+                    .into_iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("SearchList"))
+            })
+            .map(|(_, list)| split_search_list(&list))
+            .unwrap_or_default();
+        apply_windows_network(config, &adapters, &search_list, |step| {
+            self.network_step(step)
+        })
     }
 
     fn rename_interface(&self, _current: &str, _wanted: &str) -> Result<(), SystemError> {
@@ -462,12 +597,42 @@ impl System for WindowsSandbox {
         None
     }
 
+    /// Recorded: the DACL as SDDL and the owner (the sandbox's accounts are not real).
+    fn set_windows_access(
+        &self,
+        absolute: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), SystemError> {
+        if let Some(mode) = mode {
+            self.record(&format!("acl: {absolute} {}", egs_sys::fs::mode_sddl(mode)))?;
+        }
+        if let Some(owner) = owner {
+            if self.account(owner)?.is_none() {
+                return Err(SystemError::Lookup(format!("unknown user '{owner}'")));
+            }
+            self.record(&format!("owner: {absolute} {owner}"))?;
+        }
+        Ok(())
+    }
+
+    /// The same plan as on a real guest, for the adapters `<root>/sandbox-adapters.json`
+    /// lists (none without it); each step recorded, nothing run.
     fn apply_network(
         &self,
-        _config: Option<NetworkConfig>,
+        config: Option<NetworkConfig>,
         _interfaces: &[SystemInterface],
     ) -> Result<NetOutcome, SystemError> {
-        not_built("network configuration")
+        let path = self.layout.root.join("sandbox-adapters.json");
+        let adapters: Vec<Adapter> = crate::state::read_json::<Vec<SandboxAdapter>>(&path)
+            .map_err(|e| SystemError::Input(format!("{}: {e}", path.display())))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Adapter::from)
+            .collect();
+        apply_windows_network(config, &adapters, &[], |step| {
+            self.record(&format!("network: {}", step.describe()))
+        })
     }
 
     fn rename_interface(&self, _current: &str, _wanted: &str) -> Result<(), SystemError> {
@@ -545,20 +710,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn what_is_not_built_says_so_and_files_work() {
+    fn the_real_system_reaches_the_os_and_files_work() {
         let dir = tempfile::tempdir().unwrap();
         let system = Windows::new(Layout::new(dir.path(), None));
         let e = system.expire_password("x").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "expiring passwords is not built yet on Windows"
-        );
-        assert!(system
-            .apply_network(
-                Some(NetworkConfig::fallback("eth0", "00:11:22:33:44:55")),
-                &[]
-            )
-            .is_err());
+        assert!(e.to_string().contains("expiring a password"), "{e}");
+        let fallback = || Some(NetworkConfig::fallback("eth0", "00:11:22:33:44:55"));
+        if egs_sys::WINDOWS {
+            // Wine lists the host's adapters; none has the fallback's MAC, so nothing runs.
+            match system.apply_network(fallback(), &[]).unwrap() {
+                NetOutcome::Applied {
+                    steps, warnings, ..
+                } => {
+                    assert!(steps.is_empty(), "{steps:?}");
+                    assert!(warnings.iter().any(|w| w.contains("no adapter with MAC")));
+                }
+                other => panic!("{other:?}"),
+            }
+        } else {
+            let e = system.apply_network(fallback(), &[]).unwrap_err();
+            assert!(e.to_string().contains("GetAdaptersAddresses"), "{e}");
+        }
         // A Windows id passes through; an IANA name needs Windows' ICU.
         assert_eq!(
             windows_time_zone("W. Europe Standard Time").unwrap(),
@@ -570,7 +742,6 @@ mod tests {
                 .to_string()
                 .starts_with("timezone: unknown id 'Europe/Berlin'"));
         }
-        assert!(system.apply_network(None, &[]).is_err());
         system
             .write_file("/ProgramData/x.txt", b"hello", 0o644, None)
             .unwrap();
@@ -578,6 +749,47 @@ mod tests {
             system.read_file("/ProgramData/x.txt").unwrap().as_deref(),
             Some(&b"hello"[..])
         );
+    }
+
+    #[test]
+    fn the_sandbox_records_the_network_plan_for_its_adapters() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = WindowsSandbox::new(Layout::new(dir.path(), None));
+        std::fs::write(
+            dir.path().join("sandbox-adapters.json"),
+            r#"[{"index": 5, "guid": "{g}", "alias": "Ethernet", "mac": "00-15-5D-01-02-03"}]"#,
+        )
+        .unwrap();
+        let config = egs_netconfig::load(
+            "NoCloud network-config",
+            b"version: 1\nconfig:\n  - {type: physical, name: eth0, mac_address: '00:15:5d:01:02:03', subnets: [{type: dhcp}]}\n",
+            egs_netconfig::InputKind::Yaml,
+            &egs_netconfig::MacNames::new(),
+        )
+        .unwrap();
+        let outcome = sandbox.apply_network(config, &[]).unwrap();
+        assert_eq!(
+            outcome,
+            NetOutcome::Applied {
+                source: "NoCloud network-config".into(),
+                steps: vec!["netsh interface ipv4 set address name=5 source=dhcp".into()],
+                warnings: Vec::new(),
+            }
+        );
+        let log = std::fs::read_to_string(sandbox.layout().state.join("sandbox-actions.log"));
+        assert_eq!(
+            log.unwrap(),
+            "network: netsh interface ipv4 set address name=5 source=dhcp\n"
+        );
+        assert_eq!(
+            sandbox.apply_network(None, &[]).unwrap(),
+            NetOutcome::NothingToConfigure
+        );
+        std::fs::write(dir.path().join("sandbox-adapters.json"), "[{").unwrap();
+        let e = sandbox
+            .apply_network(Some(NetworkConfig::fallback("e", "00:15:5d:01:02:03")), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("sandbox-adapters.json"), "{e}");
     }
 
     #[test]
