@@ -395,6 +395,13 @@ fn subnets_of(cfg: &Dict, place: &str, fidelity: Fidelity) -> Result<Vec<Dict>, 
     }
     if !subnets.is_empty() && !routes.is_empty() {
         subnets[0].insert("routes".into(), Val::List(routes));
+    } else if !routes.is_empty() && fidelity == Fidelity::Complete {
+        // cloud-init 22.4.2 drops routes of a device with neither addresses nor DHCP;
+        // netplan (and the original EGS) keep them: a `manual` subnet carries them.
+        subnets.push(dict([
+            ("type", "manual".into()),
+            ("routes", Val::List(routes)),
+        ]));
     }
     Ok(subnets)
 }

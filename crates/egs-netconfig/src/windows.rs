@@ -14,6 +14,7 @@
 //! are deleted before they are added, so a second run leaves the adapter as the first did.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use crate::ip::{self, Family};
 use crate::render::{Fidelity, Renderer};
@@ -131,9 +132,7 @@ pub fn plan(
         unsupported_options(name, &state, &mut plan.warnings);
         let Some(mac) = interface_mac(name, iface, &state) else {
             match adapters.iter().find(|a| a.alias.eq_ignore_ascii_case(name)) {
-                Some(adapter) => {
-                    configure(adapter, iface, &state, &mut plan.steps, &mut searches);
-                }
+                Some(adapter) => configure((name, iface), adapter, &state, &mut plan, &mut searches),
                 None => plan.warnings.push(format!(
                     "{name}: no MAC address to find its adapter by, and no adapter named so; skipped"
                 )),
@@ -141,7 +140,7 @@ pub fn plan(
             continue;
         };
         match adapter_by_mac(adapters, &mac) {
-            Some(adapter) => configure(adapter, iface, &state, &mut plan.steps, &mut searches),
+            Some(adapter) => configure((name, iface), adapter, &state, &mut plan, &mut searches),
             None => plan
                 .warnings
                 .push(format!("{name}: no adapter with MAC {mac}; skipped")),
@@ -251,21 +250,40 @@ struct Wanted {
     search: Vec<String>,
 }
 
-fn wanted(iface: &Dict, state: &NetworkState) -> Wanted {
+/// What an interface asks for. Every value that reaches a `netsh` argument or a registry
+/// value is checked here (addresses and gateways parse as IP addresses, domains are host
+/// names); anything else is left out with a warning, so no input can add a word to a
+/// command.
+fn wanted(name: &str, iface: &Dict, state: &NetworkState, warnings: &mut Vec<String>) -> Wanted {
     let mut wanted = Wanted::default();
+    let mut ip_or_warn = |what: &str, text: String| -> Option<String> {
+        if text.parse::<IpAddr>().is_ok() {
+            Some(text)
+        } else {
+            warnings.push(format!(
+                "{name}: {what} '{text}' is not an IP address; left out"
+            ));
+            None
+        }
+    };
     for subnet in iface.maps("subnets") {
         match subnet.text("type") {
             Some("dhcp" | "dhcp4") => wanted.dhcp4 = true,
             Some(t) if crate::render::IPV6_DYNAMIC_TYPES.contains(&t) => wanted.dhcp6 = true,
             _ => {}
         }
-        if let Some(ip) = subnet.text_of("address") {
+        if let Some(ip) = subnet
+            .text_of("address")
+            .and_then(|a| ip_or_warn("address", a))
+        {
             let v6 = ip.contains(':');
             let prefix = subnet
                 .get("prefix")
                 .and_then(|p| p.py_str().parse().ok())
                 .unwrap_or(if v6 { 64 } else { 24 });
-            let gateway = subnet.text_of("gateway");
+            let gateway = subnet
+                .text_of("gateway")
+                .and_then(|g| ip_or_warn("gateway", g));
             if v6 {
                 wanted.v6.push(Address { ip, prefix });
                 wanted.gateway6 = wanted.gateway6.take().or(gateway);
@@ -287,7 +305,30 @@ fn wanted(iface: &Dict, state: &NetworkState) -> Wanted {
         push_texts(&mut wanted.dns, &state.dns_nameservers);
         push_texts(&mut wanted.search, &state.dns_search);
     }
+    let dns = std::mem::take(&mut wanted.dns);
+    wanted.dns = dns
+        .into_iter()
+        .filter_map(|server| ip_or_warn("name server", server))
+        .collect();
+    let (search, bad): (Vec<String>, Vec<String>) = std::mem::take(&mut wanted.search)
+        .into_iter()
+        .partition(|domain| is_domain(domain));
+    wanted.search = search;
+    for domain in bad {
+        warnings.push(format!(
+            "{name}: search domain '{domain}' is not a domain name; left out"
+        ));
+    }
     wanted
+}
+
+/// A DNS name: labels of letters, digits, `-` and `_`, at most 253 characters.
+fn is_domain(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 fn push_texts(into: &mut Vec<String>, values: &[Val]) {
@@ -315,13 +356,14 @@ fn netsh_may_fail(args: &[&str]) -> Step {
 
 /// The steps for one adapter, in the order of §8.3: IPv4, IPv6, routes, DNS, suffixes, MTU.
 fn configure(
+    (name, iface): (&str, &Dict),
     adapter: &Adapter,
-    iface: &Dict,
     state: &NetworkState,
-    steps: &mut Vec<Step>,
+    plan: &mut Plan,
     searches: &mut Vec<String>,
 ) {
-    let wanted = wanted(iface, state);
+    let wanted = wanted(name, iface, state, &mut plan.warnings);
+    let steps = &mut plan.steps;
     let index = adapter.index.to_string();
     let name = format!("name={index}");
     let interface = format!("interface={index}");
@@ -422,8 +464,11 @@ fn configure(
     }
 
     for route in &wanted.routes {
-        route_steps(route, &interface, steps);
+        if let Err(why) = route_steps(route, &interface, steps) {
+            plan.warnings.push(format!("{name}: route left out: {why}"));
+        }
     }
+    let steps = &mut plan.steps;
 
     for family in [Family::V4, Family::V6] {
         let servers: Vec<&String> = wanted
@@ -501,15 +546,40 @@ fn family_name(family: Family) -> &'static str {
 }
 
 /// A route replaced: deleted (there may be none) and added with its next hop and metric.
-fn route_steps(route: &Dict, interface: &str, steps: &mut Vec<Step>) {
+/// Its values must be an address, a prefix length, an address and a number.
+fn route_steps(route: &Dict, interface: &str, steps: &mut Vec<Step>) -> Result<(), String> {
     let Some(network) = route.text_of("network") else {
-        return;
+        return Ok(());
     };
-    let v6 = network.contains(':');
-    let prefix = route
-        .get("prefix")
-        .map(Val::py_str)
-        .unwrap_or_else(|| if v6 { "128" } else { "32" }.to_string());
+    let Ok(destination) = network.parse::<IpAddr>() else {
+        return Err(format!("'{network}' is not an address"));
+    };
+    let v6 = destination.is_ipv6();
+    let prefix = match route.get("prefix") {
+        None => {
+            if v6 {
+                128
+            } else {
+                32
+            }
+        }
+        Some(p) => p
+            .py_str()
+            .parse::<u8>()
+            .map_err(|_| format!("prefix '{}' is not a number", p.py_str()))?,
+    };
+    let gateway = route.text_of("gateway");
+    if let Some(g) = gateway.as_deref().filter(|g| g.parse::<IpAddr>().is_err()) {
+        return Err(format!("gateway '{g}' is not an address"));
+    }
+    let metric = match route.get("metric") {
+        None => None,
+        Some(m) => Some(
+            m.py_str()
+                .parse::<u32>()
+                .map_err(|_| format!("metric '{}' is not a number", m.py_str()))?,
+        ),
+    };
     let destination = format!("prefix={network}/{prefix}");
     let proto = if v6 { "ipv6" } else { "ipv4" };
     steps.push(netsh_may_fail(&[
@@ -528,16 +598,17 @@ fn route_steps(route: &Dict, interface: &str, steps: &mut Vec<Step>) {
         destination,
         interface.into(),
     ];
-    if let Some(gateway) = route.text_of("gateway") {
+    if let Some(gateway) = gateway {
         add.push(format!("nexthop={gateway}"));
     }
-    if let Some(metric) = route.get("metric") {
-        add.push(format!("metric={}", metric.py_str()));
+    if let Some(metric) = metric {
+        add.push(format!("metric={metric}"));
     }
     steps.push(Step::Netsh {
         args: add,
         may_fail: false,
     });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -715,6 +786,51 @@ ethernets:
             .warnings
             .iter()
             .any(|w| w.starts_with("eth9: no MAC address")));
+    }
+
+    #[test]
+    fn values_that_are_not_addresses_or_domains_never_reach_a_command() {
+        let plan = planned(
+            "version: 2\nethernets:\n  e:\n    match: {macaddress: '00:11:22:33:44:55'}\n    dhcp4: true\n    nameservers:\n      addresses: ['1.1.1.1 source=dhcp', 9.9.9.9]\n      search: ['a,b', 'ok.example', 'x y']\n",
+            &[],
+        );
+        assert_eq!(
+            lines(&plan),
+            [
+                "netsh interface ipv4 set address name=12 source=dhcp",
+                "netsh interface ipv4 set dnsservers name=12 source=static address=9.9.9.9 register=primary validate=no",
+                r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters\Interfaces\{11111111-2222-3333-4444-555555555555}\Domain = ok.example",
+                r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters\SearchList = ok.example",
+            ]
+        );
+        let warnings = plan.warnings.join("\n");
+        assert!(
+            warnings.contains("e: name server '1.1.1.1 source=dhcp' is not an IP address"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("e: search domain 'a,b' is not a domain name"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("e: search domain 'x y' is not a domain name"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn routes_of_an_interface_without_addresses_are_applied() {
+        let plan = planned(
+            "version: 2\nethernets:\n  e:\n    match: {macaddress: '00:11:22:33:44:55'}\n    routes: [{to: 10.10.0.0/16, via: 10.0.0.1}]\n",
+            &[],
+        );
+        assert_eq!(
+            lines(&plan),
+            [
+                "netsh interface ipv4 delete route prefix=10.10.0.0/16 interface=12",
+                "netsh interface ipv4 add route prefix=10.10.0.0/16 interface=12 nexthop=10.0.0.1",
+            ]
+        );
     }
 
     #[test]

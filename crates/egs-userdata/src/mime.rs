@@ -149,7 +149,8 @@ fn split_headers(data: &[u8]) -> (Vec<(String, String)>, &[u8]) {
 }
 
 /// The bodies between delimiter lines; the line break before a delimiter belongs to it.
-/// Without a close delimiter the last part runs to the end of the data.
+/// Without a close delimiter the last part runs to the end of the data, less one line
+/// break (as Python's `email` parser reads it: `b"x\r\n\r\n"` ends as `b"x\r\n"`).
 fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
@@ -179,7 +180,9 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
         offset += line.len();
     }
     if let Some(s) = start {
-        parts.push(&body[s.min(body.len())..]);
+        // Python's parser drops one line break at the end of the data as it drops the
+        // one before a delimiter.
+        parts.push(strip_last_eol(&body[s.min(body.len())..]));
     }
     parts
 }
@@ -376,10 +379,25 @@ mod tests {
         let leaves = m.leaves();
         assert_eq!(leaves.len(), 1);
         assert_eq!(leaves[0].content_type(), "text/cloud-config");
-        assert_eq!(
-            leaves[0].decoded_payload(),
-            b"#cloud-config\r\nhostname: x\r\n"
-        );
+        // Python's email parser (cloud-init's) drops the final line break.
+        assert_eq!(leaves[0].decoded_payload(), b"#cloud-config\r\nhostname: x");
+    }
+
+    /// Issue 23 (1): every shape checked against Python 3's `email.message_from_bytes`.
+    #[test]
+    fn without_a_close_delimiter_the_last_part_loses_one_line_break() {
+        for (input, expected) in [
+            (&b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho last\n"[..], vec![&b"#!/bin/sh\necho last"[..]]),
+            (b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\nx\n\n--B\n\nlast\n\n", vec![b"x\n", b"last\n"]),
+            (b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\nx\n--B\n\n", vec![b"x", b""]),
+            (b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\nx\r\n\r\n", vec![b"x\r\n"]),
+            (b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\nno break", vec![b"no break"]),
+        ] {
+            let m = p(input);
+            let payloads: Vec<Vec<u8>> = m.leaves().iter().map(|l| l.decoded_payload()).collect();
+            let expected: Vec<Vec<u8>> = expected.iter().map(|e| e.to_vec()).collect();
+            assert_eq!(payloads, expected, "{}", String::from_utf8_lossy(input));
+        }
     }
 
     #[test]

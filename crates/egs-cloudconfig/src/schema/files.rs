@@ -104,11 +104,25 @@ fn parse_entry(map: &Mapping, path: &str, item: &Node, d: &mut Diagnostics) -> O
         return None;
     };
     check_path(&file_path, &child(path, "path"), map.get("path"), d);
-    let content = match decode_content(&raw, &encoding) {
-        Ok(c) => c,
-        Err(e) => {
-            d.error(&child(path, "content"), map.get("content"), e);
-            return None;
+    let content = if encoding_steps(&encoding).is_none() {
+        // cloud-init's schema refuses the encoding; its module writes the content as text.
+        d.error(
+            &child(path, "encoding"),
+            map.get("encoding"),
+            format!(
+                "unknown encoding '{}' (use b64, base64, gz, gzip, gz+b64 or text/plain); \
+                 the content is written as text, as cloud-init does",
+                encoding.trim()
+            ),
+        );
+        raw
+    } else {
+        match decode_content(&raw, &encoding) {
+            Ok(c) => c,
+            Err(e) => {
+                d.error(&child(path, "content"), map.get("content"), e);
+                return None;
+            }
         }
     };
     Some(WriteFile {
@@ -130,6 +144,20 @@ fn check_path(p: &str, path: &str, node: Option<&Node>, d: &mut Diagnostics) {
         d.error(path, node, "path contains a NUL character");
     } else if p.split('/').any(|seg| seg == "..") {
         d.warning(path, node, format!("'{p}' contains '..'"));
+    }
+}
+
+/// What an encoding name asks for, as (gunzip, base64-decode first), trimmed and
+/// case-insensitive; `None` for a name neither cloud-init nor the original EGS knows.
+/// `b64+gzip` and its spellings are the original's (cloud-init writes them as text).
+fn encoding_steps(encoding: &str) -> Option<(bool, bool)> {
+    match encoding.trim().to_lowercase().as_str() {
+        "" | "text/plain" => Some((false, false)),
+        "b64" | "base64" => Some((false, true)),
+        "gz" | "gzip" => Some((true, false)),
+        "gz+b64" | "gzip+b64" | "gz+base64" | "gzip+base64" | "b64+gzip" | "base64+gzip"
+        | "b64+gz" | "base64+gz" => Some((true, true)),
+        _ => None,
     }
 }
 
@@ -169,25 +197,20 @@ pub fn decode_permissions(node: &Node, path: &str, d: &mut Diagnostics) -> u32 {
 /// Decodes content per `encoding` (case-insensitive): `b64`/`base64`, `gz`/`gzip`, or a
 /// combination (`gz+b64` …); empty and `text/plain` mean as-is.
 pub fn decode_content(raw: &[u8], encoding: &str) -> Result<Vec<u8>, String> {
-    let enc = encoding.trim().to_lowercase();
-    let (gzip, base64) = match enc.as_str() {
-        "" | "text/plain" => (false, false),
-        "b64" | "base64" => (false, true),
-        "gz" | "gzip" => (true, false),
-        "gz+b64" | "gzip+b64" | "gz+base64" | "gzip+base64" | "b64+gzip" | "base64+gzip"
-        | "b64+gz" | "base64+gz" => (true, true),
-        other => {
-            return Err(format!(
-                "unknown encoding '{other}' (use b64, base64, gz, gzip, gz+b64 or text/plain)"
-            ))
-        }
+    let Some((gzip, base64)) = encoding_steps(encoding) else {
+        return Err(format!(
+            "unknown encoding '{}' (use b64, base64, gz, gzip, gz+b64 or text/plain)",
+            encoding.trim()
+        ));
     };
     let mut data = raw.to_vec();
     if base64 {
         data = decode_base64_like_python(&data)
             .map_err(|e| format!("content is not valid base64: {e}"))?;
     }
-    if gzip {
+    // Python's gzip reads no bytes as no content: an entry without `content` is an empty
+    // file in cloud-init, whatever its encoding.
+    if gzip && !data.is_empty() {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&data[..])
             .take(MAX_DECOMPRESSED_FILE + 1)

@@ -235,3 +235,38 @@ fn hostile_account_names_are_errors_and_dropped() {
     assert_eq!(c.groups.len(), 1);
     assert_eq!(c.groups[0].members, ["dave"]);
 }
+
+/// Issue 23 (2): cloud-init writes an empty file for an entry without `content` whatever
+/// its encoding (Python's gzip reads no bytes as nothing), and writes the content of an
+/// unknown encoding as text (its schema still refuses the encoding).
+#[test]
+fn write_files_without_content_or_with_an_unknown_encoding_as_cloud_init_writes_them() {
+    for encoding in [
+        "gz",
+        "gzip",
+        "gz+b64",
+        "gzip+base64",
+        "b64",
+        "base64",
+        "text/plain",
+    ] {
+        let (c, d) = read(&format!(
+            "write_files:\n  - path: /a\n    encoding: {encoding}\n"
+        ));
+        assert!(errors(&d).is_empty(), "{encoding}: {:?}", errors(&d));
+        assert_eq!(c.write_files[0].content, b"", "{encoding}");
+        let (c, _) = read(&format!(
+            "write_files:\n  - path: /a\n    encoding: {encoding}\n    content: ''\n"
+        ));
+        assert_eq!(c.write_files[0].content, b"", "{encoding}");
+    }
+    let (c, d) = read("write_files:\n  - path: /a\n    encoding: zip\n    content: hello\n");
+    assert!(errors(&d)
+        .iter()
+        .any(|m| m.contains("unknown encoding 'zip'")));
+    assert_eq!(c.write_files[0].content, b"hello");
+    // Broken gzip that is not empty is still refused.
+    let (c, d) = read("write_files:\n  - path: /a\n    encoding: gz\n    content: abc\n");
+    assert!(errors(&d).iter().any(|m| m.contains("not valid gzip")));
+    assert!(c.write_files.is_empty());
+}
