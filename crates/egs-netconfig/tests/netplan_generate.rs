@@ -230,7 +230,7 @@ fn netplan_accepts_our_files_and_generates_what_our_networkd_renderer_writes() {
         let render = |renderer| {
             convert(
                 "input.yaml",
-                &input,
+                input,
                 InputKind::Yaml,
                 renderer,
                 Fidelity::Complete,
@@ -240,7 +240,7 @@ fn netplan_accepts_our_files_and_generates_what_our_networkd_renderer_writes() {
             .unwrap()
             .files
         };
-        let netplan_root = work.path().join(&name).join("netplan");
+        let netplan_root = work.path().join(name).join("netplan");
         for file in render(Renderer::Netplan) {
             let path = netplan_root.join(&file.path);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -266,14 +266,14 @@ fn netplan_accepts_our_files_and_generates_what_our_networkd_renderer_writes() {
         }
         let theirs = read_networkd(&netplan_root.join("run/systemd/network"));
 
-        let ours_root = work.path().join(&name).join("networkd");
+        let ours_root = work.path().join(name).join("networkd");
         for file in render(Renderer::Networkd) {
             let path = ours_root.join(&file.path);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(&path, &file.contents).unwrap();
         }
         let ours = read_networkd(&ours_root.join("etc/systemd/network"));
-        let version = load("input.yaml", &input, InputKind::Yaml, &MacNames::new())
+        let version = load("input.yaml", input, InputKind::Yaml, &MacNames::new())
             .unwrap()
             .unwrap()
             .version;
