@@ -203,11 +203,14 @@ fn staged_name(ctx: &Context, filename: &str, body: &[u8]) -> String {
 
 /// The name a script is staged under on Windows, where the extension decides how it runs
 /// (`original-provisioning.md` §5.3, filename first): `.ps1`, `.cmd` and `.bat` keep
-/// theirs; otherwise a first line `#ps1` or `#ps1_sysnative` makes it PowerShell, anything
-/// else runs through `cmd.exe`.
+/// theirs; otherwise a first line `#ps1` or `#ps1_sysnative` makes it PowerShell, a `#!`
+/// line a POSIX script (not run on Windows), anything else runs through `cmd.exe`.
 pub fn windows_script_name(filename: &str, body: &[u8]) -> String {
     let lower = filename.to_ascii_lowercase();
-    if [".ps1", ".cmd", ".bat"].iter().any(|e| lower.ends_with(e)) {
+    if [".ps1", ".cmd", ".bat", POSIX_SCRIPT]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
         return filename.to_string();
     }
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
@@ -218,10 +221,17 @@ pub fn windows_script_name(filename: &str, body: &[u8]) -> String {
         .unwrap_or_default();
     if first == "#ps1" || first == "#ps1_sysnative" || first == "#ps1_x86" {
         format!("{filename}.ps1")
+    } else if first.starts_with("#!") {
+        format!("{filename}{POSIX_SCRIPT}")
     } else {
         format!("{filename}.cmd")
     }
 }
+
+/// The extension of a script for a POSIX shell (a `.sh` file name or a `#!` first line):
+/// Windows has no interpreter for it, so it is not run there, with a warning (as the
+/// original does; cloudbase-init ignored the shebang and ran it as something else).
+const POSIX_SCRIPT: &str = ".sh";
 
 fn write_script(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, SystemError> {
     create_private_dir(dir).map_err(|source| SystemError::Io {
@@ -287,6 +297,14 @@ fn run_scripts(
             .unwrap_or_default();
         let marker = done_dir.join(&name);
         if marker.exists() {
+            continue;
+        }
+        if ctx.system.is_windows() && name.to_ascii_lowercase().ends_with(POSIX_SCRIPT) {
+            ctx.log.push(format!(
+                "warning: {name} is a POSIX shell script (a .sh name or a #! line); \
+                 Windows has no shell for it, so it is not run"
+            ));
+            mark(&marker)?;
             continue;
         }
         match execute(ctx, &script, what)? {
@@ -493,6 +511,12 @@ mod tests {
         );
         assert_eq!(windows_script_name("part-002", b"#ps1\nx"), "part-002.ps1");
         assert_eq!(windows_script_name("part-003", b"echo hi"), "part-003.cmd");
+        // A shebang is not ignored: the script is named for a POSIX shell and not run.
+        assert_eq!(
+            windows_script_name("part-004", b"#!/bin/bash\necho"),
+            "part-004.sh"
+        );
+        assert_eq!(windows_script_name("setup.sh", b"echo"), "setup.sh");
     }
 
     #[test]
