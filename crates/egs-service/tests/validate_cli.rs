@@ -281,3 +281,42 @@ fn hostile_inputs_end_in_clear_errors() {
         assert!(!text.contains("panicked"), "{name}: {text}");
     }
 }
+
+/// Issue 23 (4, 5) and siblings: where cloud-init's schema validator (`cloud-init schema
+/// -c`, the installed 22.4.2) refuses or accepts a `users`/`chpasswd` entry, `validate`
+/// does the same. The validator is the oracle: each case is run through both.
+#[test]
+fn users_and_chpasswd_entries_are_judged_as_cloud_init_schema_judges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        "chpasswd: {users: [{name: alice}]}",
+        "chpasswd: {users: [{name: alice, type: text}]}",
+        "chpasswd: {users: [{name: alice, type: RANDOM, password: x}]}",
+        "chpasswd: {users: [{name: alice, type: RANDOM}]}",
+        "chpasswd: {users: [{name: alice, password: '$6$x$y'}]}",
+        "chpasswd: {users: [{name: alice, type: text, password: s3cret}]}",
+        "users: [{passwd: x}]",
+        "users: [default, {name: bob}]",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let path = write(
+            dir.path(),
+            &format!("c{i}.yaml"),
+            format!("#cloud-config\n{case}\n").as_bytes(),
+        );
+        let cloud_init = std::process::Command::new("cloud-init")
+            .args(["schema", "-c"])
+            .arg(&path)
+            .output()
+            .expect("cloud-init (installed by .ci/run) is the oracle");
+        let (code, report) = validate_json(&path, &[]);
+        let ours_valid = code == 0;
+        assert_eq!(
+            ours_valid,
+            cloud_init.status.success(),
+            "{case}: cloud-init says {}{}; we say {report}",
+            String::from_utf8_lossy(&cloud_init.stdout),
+            String::from_utf8_lossy(&cloud_init.stderr)
+        );
+    }
+}

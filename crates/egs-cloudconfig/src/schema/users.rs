@@ -177,7 +177,7 @@ pub fn parse_users(node: &Node, d: &mut Diagnostics) -> Vec<UserEntry> {
                         out.extend(names.into_iter().filter_map(|n| name_entry(n, &p, item, d)))
                     }
                     Value::Map(m) => {
-                        if let Some(user) = parse_user(m, &p, d) {
+                        if let Some(user) = parse_user(m, &p, Some(item), d) {
                             out.push(user);
                         }
                     }
@@ -210,7 +210,7 @@ pub fn parse_users(node: &Node, d: &mut Diagnostics) -> Vec<UserEntry> {
                         let mut with_name = fields.clone();
                         with_name
                             .insert_str("name", Node::new(Value::Str(name.clone()), key.origin));
-                        if let Some(user) = parse_user(&with_name, &p, d) {
+                        if let Some(user) = parse_user(&with_name, &p, Some(value), d) {
                             out.push(user);
                         }
                     }
@@ -254,10 +254,25 @@ fn split_commas(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_user(map: &Mapping, path: &str, d: &mut Diagnostics) -> Option<UserEntry> {
+fn parse_user(
+    map: &Mapping,
+    path: &str,
+    node: Option<&Node>,
+    d: &mut Diagnostics,
+) -> Option<UserEntry> {
     let mut f = Fields::new(map, path);
     let name = match f.get("name") {
-        None => "default".to_string(),
+        None => {
+            if f.get("snapuser").is_none() {
+                d.error(
+                    path,
+                    node,
+                    "'name' is required (cloud-init's schema refuses a user without one); \
+                     this entry configures the default user",
+                );
+            }
+            "default".to_string()
+        }
         Some(n) => match python_str(n) {
             Some(s) if matches!(n.value, Value::Str(_)) => s,
             _ => {
@@ -565,15 +580,28 @@ pub fn parse_chpasswd(node: &Node, d: &mut Diagnostics) -> Chpasswd {
                             d.warning(&p, Some(item), "no 'type': cloud-init's default is 'hash', but this password is not a crypt hash, so it is used as text");
                             PasswordKind::Text
                         }
-                        (None, None) => PasswordKind::Random,
+                        // cloud-init's default type is hash, and a missing password is
+                        // the word RANDOM: the literal hash `RANDOM`, which no password
+                        // matches (its schema refuses the entry).
+                        (None, None) => PasswordKind::Hash,
                     };
-                    if password.is_none() && kind != PasswordKind::Random {
-                        d.error(
-                            &p,
-                            Some(item),
-                            "'password' is required unless type is RANDOM",
-                        );
-                    }
+                    let password = match (password, kind) {
+                        (Some(_), PasswordKind::Random) => {
+                            d.error(&p, Some(item), "a RANDOM entry takes no 'password'");
+                            None
+                        }
+                        (None, PasswordKind::Hash) => {
+                            d.error(&p, Some(item), "'password' is required unless type is RANDOM; cloud-init sets the literal hash 'RANDOM' (no password matches it)");
+                            Some("RANDOM".to_string())
+                        }
+                        (None, PasswordKind::Text) => {
+                            // cloud-init would set the password to the word RANDOM: a
+                            // password anyone can guess. This entry is left out instead.
+                            d.error(&p, Some(item), "'password' is required unless type is RANDOM; this entry is left out (cloud-init would set the password to the word 'RANDOM')");
+                            continue;
+                        }
+                        (password, _) => password,
+                    };
                     uf.finish(d, "a chpasswd user");
                     match name {
                         Some(name) if !valid_name(&name, &child(&p, "name"), m.get("name"), d) => {}
