@@ -156,6 +156,37 @@ impl Node {
     pub fn type_name(&self) -> &'static str {
         self.value.type_name()
     }
+
+    /// cloud-init's `util.is_true`: a boolean as it is, anything else true when its
+    /// `str()`, lower-cased and trimmed, is `true`, `1`, `on` or `yes`.
+    pub fn is_true(&self) -> bool {
+        match &self.value {
+            Value::Bool(b) => *b,
+            _ => self.python_str().is_some_and(|s| {
+                matches!(
+                    s.trim().to_lowercase().as_str(),
+                    "true" | "1" | "on" | "yes"
+                )
+            }),
+        }
+    }
+
+    /// cloud-init's `util.translate_bool` (what `get_cfg_option_bool` reads): Python-falsy
+    /// values (null, `0`, `""`, empty collections) are false, a boolean is itself, anything
+    /// else is [`Node::is_true`].
+    pub fn translate_bool(&self) -> bool {
+        let falsy = match &self.value {
+            Value::Null => true,
+            Value::Bool(b) => return *b,
+            Value::Int(i) => *i == 0,
+            Value::Float(f) => *f == 0.0,
+            Value::Str(s) => s.is_empty(),
+            Value::Seq(items) => items.is_empty(),
+            Value::Map(map) => map.is_empty(),
+            _ => false,
+        };
+        !falsy && self.is_true()
+    }
 }
 
 impl PartialEq for Node {

@@ -282,11 +282,11 @@ fn hostile_inputs_end_in_clear_errors() {
     }
 }
 
-/// Issue 23 (4, 5) and siblings: where cloud-init's schema validator (`cloud-init schema
-/// -c`, the installed 22.4.2) refuses or accepts a `users`/`chpasswd` entry, `validate`
-/// does the same. The validator is the oracle: each case is run through both.
+/// Issue 23 (2, 4, 5, 8) and siblings: where cloud-init's schema validator (`cloud-init
+/// schema -c`, the installed 22.4.2) refuses or accepts a `users`/`chpasswd` entry, a
+/// string where a boolean belongs, or a `write_files` encoding, `validate` does the same. The validator is the oracle: each case is run through both.
 #[test]
-fn users_and_chpasswd_entries_are_judged_as_cloud_init_schema_judges_them() {
+fn entries_are_judged_as_cloud_init_schema_judges_them() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         "chpasswd: {users: [{name: alice}]}",
@@ -297,6 +297,11 @@ fn users_and_chpasswd_entries_are_judged_as_cloud_init_schema_judges_them() {
         "chpasswd: {users: [{name: alice, type: text, password: s3cret}]}",
         "users: [{passwd: x}]",
         "users: [default, {name: bob}]",
+        "vendor_data: {enabled: 'false'}",
+        "vendor_data: {enabled: false}",
+        "write_files: [{path: /a, content: x, append: 'yes'}]",
+        "write_files: [{path: /a, encoding: zip}]",
+        "write_files: [{path: /a, encoding: gz}]",
     ];
     for (i, case) in cases.iter().enumerate() {
         let path = write(

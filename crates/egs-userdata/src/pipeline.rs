@@ -275,18 +275,20 @@ pub fn process(
     result.parts.extend(vendor.parts);
     result.includes.extend(vendor.includes);
     result.diagnostics.items.extend(vendor.diagnostics.items);
-    let disabled = result
-        .config
-        .as_map()
-        .and_then(|m| m.get("vendor_data"))
-        .and_then(Node::as_map)
-        .and_then(|m| m.get("enabled"))
-        .is_some_and(|n| matches!(n.value, Value::Bool(false)));
-    if disabled {
+    // cloud-init (stages.py): `vendor_data` that is not a mapping disables vendor-data;
+    // `enabled` (default true) is read with is_true, so "false", "no", 0 and null are off.
+    let enabled = match result.config.as_map().and_then(|m| m.get("vendor_data")) {
+        None => true,
+        Some(settings) => settings
+            .as_map()
+            .is_some_and(|m| m.get("enabled").is_none_or(Node::is_true)),
+    };
+    if !enabled {
         result.diagnostics.items.push(note(
             Severity::Warning,
             None,
-            "vendor-data is disabled by user-data (vendor_data.enabled: false)",
+            "vendor-data is disabled by user-data (vendor_data is not a mapping, or its \
+             'enabled' is not true)",
         ));
         return Ok(result);
     }
@@ -897,5 +899,33 @@ mod tests {
             .iter()
             .any(|m| m.contains("vendor-data is disabled")));
         assert_eq!(off.parts.len(), 2, "vendor parts are still listed");
+    }
+
+    /// Issue 23 (8): cloud-init reads `enabled` with is_true (stages.py), and a
+    /// `vendor_data` that is not a mapping turns vendor-data off.
+    #[test]
+    fn vendor_data_enabled_is_read_as_cloud_init_reads_it() {
+        let fetcher = UrlFetcher::default();
+        let vendor = b"#cloud-config\ntimezone: Etc/UTC\n";
+        for (setting, merged) in [
+            ("vendor_data: {enabled: 'false'}", false),
+            ("vendor_data: {enabled: 'no'}", false),
+            ("vendor_data: {enabled: 0}", false),
+            ("vendor_data: {enabled: null}", false),
+            ("vendor_data: {enabled: 'maybe'}", false),
+            ("vendor_data: off", false),
+            ("vendor_data: {enabled: 'yes'}", true),
+            ("vendor_data: {enabled: ' TRUE '}", true),
+            ("vendor_data: {enabled: 1}", true),
+            ("vendor_data: {prefix: []}", true),
+        ] {
+            let user = format!("#cloud-config\n{setting}\n");
+            let u = process(user.as_bytes(), Some(vendor), &fetcher, &Limits::default()).unwrap();
+            assert_eq!(
+                u.config.as_map().unwrap().contains_key("timezone"),
+                merged,
+                "{setting}"
+            );
+        }
     }
 }

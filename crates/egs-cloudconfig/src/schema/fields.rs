@@ -175,20 +175,25 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A boolean. cloud-init's schema wants a YAML boolean (anything else is an error
+    /// here too), but its modules read the value with `translate_bool`, so that is the
+    /// value used: `"false"` is false, `"yes"` true, `0` false.
     pub fn boolean(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<bool> {
         let node = self.get(key)?;
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
+                let read = node.translate_bool();
                 d.error(
                     &self.path_of(key),
                     Some(node),
                     format!(
-                        "expected a boolean (true/false, yes/no, on/off), found {}",
+                        "expected a boolean (true/false, yes/no, on/off), found {}; \
+                         cloud-init reads it as {read}",
                         describe(node)
                     ),
                 );
-                None
+                Some(read)
             }
         }
     }

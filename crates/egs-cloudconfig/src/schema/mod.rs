@@ -505,7 +505,22 @@ impl CloudConfig {
             match n.as_map() {
                 Some(m) => {
                     let mut vf = Fields::new(m, "vendor_data");
-                    c.vendor_data_enabled = vf.boolean("enabled", d);
+                    // cloud-init reads `enabled` with is_true; its schema takes a string
+                    // too, as deprecated.
+                    c.vendor_data_enabled = match vf.get("enabled") {
+                        Some(n) if matches!(n.value, Value::Str(_)) => {
+                            d.warning(
+                                "vendor_data.enabled",
+                                Some(n),
+                                format!(
+                                    "a string here is deprecated (use a boolean); it reads as {}",
+                                    n.is_true()
+                                ),
+                            );
+                            Some(n.is_true())
+                        }
+                        _ => vf.boolean("enabled", d),
+                    };
                     vf.accept(&["prefix"]);
                     vf.finish(d, "vendor_data");
                 }
