@@ -105,16 +105,19 @@ impl Fetcher for UrlFetcher {
 
 impl UrlFetcher {
     fn fetch_uncached(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        // cloud-init's read_file_or_url: a bare absolute path is a local file.
+        if url.starts_with('/') {
+            return self.read_file(url, url);
+        }
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
-            Some("file") => self.read_file(url),
+            Some("file") => self.read_file(url, &url["file://".len()..]),
             Some("http") | Some("https") => self.fetch_http(url),
             _ => Err(FetchError::UnsupportedScheme(url.to_string())),
         }
     }
 
-    fn read_file(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let path = &url["file://".len()..];
+    fn read_file(&self, url: &str, path: &str) -> Result<Vec<u8>, FetchError> {
         let failed = |e: std::io::Error| FetchError::Failed {
             url: url.to_string(),
             message: e.to_string(),
