@@ -6,6 +6,7 @@
 //! errors name the line and column.
 
 pub mod json;
+pub mod json_patch;
 pub mod merge;
 pub mod schema;
 pub mod value;

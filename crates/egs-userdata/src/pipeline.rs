@@ -120,7 +120,7 @@ pub enum PartKind {
     Script(ScriptFrequency),
     /// `text/cloud-boothook`.
     Boothook,
-    /// `text/cloud-config-jsonp` (recognised, not supported).
+    /// `text/cloud-config-jsonp`: a JSON Patch for the configuration merged so far.
     JsonPatch,
     /// `text/part-handler` (recognised, never run).
     PartHandler,
@@ -600,7 +600,8 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The cloud-config part handler: load and merge every `text/cloud-config` part.
+    /// The cloud-config part handler: load and merge every `text/cloud-config` part, and
+    /// apply every `text/cloud-config-jsonp` part, in order.
     fn finish(mut self, source_offset: usize) -> UserData {
         let mut config = Node::detached(Value::Map(Mapping::new()));
         let mut merged_from = Vec::new();
@@ -612,7 +613,11 @@ impl<'a> Walk<'a> {
             let ignored = match kind {
                 PartKind::CloudConfig => None,
                 PartKind::Script(_) | PartKind::Boothook => continue,
-                PartKind::JsonPatch => Some("#cloud-config-jsonp is not supported by EGS; part ignored".to_string()),
+                PartKind::JsonPatch => {
+                    let merged = (&mut config, &mut merged_from);
+                    apply_json_patch(part, merged, at, &mut self.diagnostics);
+                    continue;
+                }
                 PartKind::PartHandler => Some("custom part handlers are never run by EGS; part ignored".to_string()),
                 PartKind::Jinja => Some("Jinja templates (## template: jinja) are not supported by EGS; part ignored".to_string()),
                 PartKind::Unknown if part.content_type == "text/x-not-multipart" => Some(
@@ -749,6 +754,36 @@ fn looks_like_mime(data: &[u8]) -> bool {
         .strip_prefix(b"\xef\xbb\xbf")
         .unwrap_or(first)
         .starts_with(b"content-type:")
+}
+
+/// A `#cloud-config-jsonp` part, as cloud-init's cloud-config handler applies it: the
+/// text after the marker is a JSON Patch for the configuration merged so far, applied
+/// whole or not at all (a failure leaves the configuration as it was, with an error).
+fn apply_json_patch(
+    part: &Part,
+    (config, merged_from): (&mut Node, &mut Vec<String>),
+    at: Option<Origin>,
+    diagnostics: &mut Diagnostics,
+) {
+    let text = String::from_utf8_lossy(&part.payload);
+    let text = text.trim_start();
+    let patch = text.strip_prefix("#cloud-config-jsonp").unwrap_or(text);
+    match egs_cloudconfig::json_patch::apply(config, patch) {
+        Ok(patched) => {
+            *config = patched;
+            merged_from.push(
+                part.filename
+                    .replace(['\n', '\r', '\t'], " ")
+                    .trim()
+                    .to_string(),
+            );
+        }
+        Err(e) => diagnostics.items.push(note(
+            Severity::Error,
+            at,
+            format!("cannot apply this JSON patch: {e}; part ignored"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -899,6 +934,36 @@ mod tests {
             .iter()
             .any(|m| m.contains("vendor-data is disabled")));
         assert_eq!(off.parts.len(), 2, "vendor parts are still listed");
+    }
+
+    /// Issue 23 (7): `#cloud-config-jsonp` patches the configuration merged so far, as a
+    /// whole document or as a MIME part; a failing patch changes nothing and is an error.
+    #[test]
+    fn json_patch_parts_apply_to_the_merged_configuration() {
+        let fetcher = UrlFetcher::default();
+        let json = |u: &UserData| egs_cloudconfig::json::to_json(&u.config);
+        let whole = process(
+            b"#cloud-config-jsonp\n[{\"op\": \"add\", \"path\": \"/baz\", \"value\": \"qux\"}]\n",
+            None,
+            &fetcher,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(json(&whole), r#"{"baz":"qux"}"#);
+        let mime = b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/cloud-config\n\n#cloud-config\na: b\nc: d\n--B\nContent-Type: text/cloud-config-jsonp\n\n[{\"op\":\"remove\",\"path\":\"/c\"}]\n--B--\n";
+        let patched = process(mime, None, &fetcher, &Limits::default()).unwrap();
+        assert_eq!(json(&patched), r#"{"a":"b"}"#);
+        assert_eq!(patched.merged_from, ["part-001", "part-002"]);
+        let failing_mime = String::from_utf8_lossy(mime).replace("\"/c\"", "\"/zz\"");
+        let failing = process(failing_mime.as_bytes(), None, &fetcher, &Limits::default()).unwrap();
+        assert_eq!(json(&failing), r#"{"a":"b","c":"d"}"#);
+        assert!(failing
+            .diagnostics
+            .items
+            .iter()
+            .any(|d| d.severity == Severity::Error
+                && d.message
+                    .contains("cannot apply this JSON patch: operation 0: /zz does not exist")));
     }
 
     /// Issue 23 (8): cloud-init reads `enabled` with is_true (stages.py), and a
