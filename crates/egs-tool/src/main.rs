@@ -3,6 +3,7 @@
 //! transfers (`egs_transport`, `egs_ssh::client`), and KVP documents and keys (`egs_kvp`).
 
 mod documents;
+mod eryph;
 mod kvp;
 mod registration;
 mod remote;
@@ -150,6 +151,82 @@ enum Command {
         /// The VM.
         target: String,
     },
+    /// Catlets through an eryph connection (no Hyper-V host access needed).
+    #[command(subcommand)]
+    Catlet(CatletCommand),
+}
+
+/// `egs-tool catlet …`.
+#[derive(Debug, Subcommand)]
+enum CatletCommand {
+    /// Show the catlet's guest services status, version, provisioning state and shell.
+    GetStatus {
+        /// The catlet id.
+        catlet: String,
+        #[command(flatten)]
+        selectors: eryph::Selectors,
+    },
+    /// Set the shell of new sessions; an empty shell removes the override.
+    SetShell {
+        /// The catlet id.
+        catlet: String,
+        /// The shell ("" to remove the override).
+        shell: String,
+        /// Its arguments.
+        #[arg(long, allow_hyphen_values = true)]
+        args: Option<String>,
+        #[command(flatten)]
+        selectors: eryph::Selectors,
+    },
+    /// Let a public key log in to the catlet (in this client's own key slot).
+    AddKey {
+        /// The catlet id.
+        catlet: String,
+        /// The key: a file, or - for stdin (default: this tool's key).
+        #[arg(long, value_name = "PATH|-")]
+        public_key: Option<PathBuf>,
+        /// How long it is valid: 8h, 30m, 1d12h … (default: no expiry).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        #[command(flatten)]
+        selectors: eryph::Selectors,
+    },
+    /// Remove this client's key from the catlet.
+    RemoveKey {
+        /// The catlet id.
+        catlet: String,
+        #[command(flatten)]
+        selectors: eryph::Selectors,
+    },
+}
+
+/// Runs a `catlet` command; eryph's errors exit with 1.
+fn catlet(command: CatletCommand) -> Result<String, Failure> {
+    let failed = |message: String| Failure { code: 1, message };
+    match command {
+        CatletCommand::GetStatus { catlet, selectors } => {
+            eryph::connect(&selectors)?.get_status(&catlet)
+        }
+        CatletCommand::SetShell {
+            catlet,
+            shell,
+            args,
+            selectors,
+        } => eryph::connect(&selectors)?.set_shell(&catlet, &shell, args.as_deref()),
+        CatletCommand::AddKey {
+            catlet,
+            public_key,
+            ttl,
+            selectors,
+        } => {
+            let key = eryph::public_key(public_key.as_deref())?;
+            eryph::connect(&selectors)?.add_key(&catlet, &key, ttl.as_deref())
+        }
+        CatletCommand::RemoveKey { catlet, selectors } => {
+            eryph::connect(&selectors)?.remove_key(&catlet)
+        }
+    }
+    .map_err(failed)
 }
 
 fn usage(message: String) -> Failure {
@@ -245,6 +322,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::ClearUserData { target } => {
             documents::clear_user_data(kvp_dir, &target).map_err(usage)
         }
+        Command::Catlet(command) => catlet(command),
     }
 }
 
