@@ -58,28 +58,17 @@ impl Http {
         let auth = format!("Bearer {bearer}");
         let accept = "application/json, application/problem+json";
         let text = body.map(|b| b.to_string()).unwrap_or_default();
+        let with_body = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| {
+            request
+                .header("Authorization", &auth)
+                .header("Accept", accept)
+                .header("Content-Type", "application/json")
+                .send(text.as_bytes())
+        };
         let result = match method {
-            "PUT" => self
-                .agent
-                .put(url)
-                .header("Authorization", &auth)
-                .header("Accept", accept)
-                .header("Content-Type", "application/json")
-                .send(text.as_bytes()),
-            "POST" => self
-                .agent
-                .post(url)
-                .header("Authorization", &auth)
-                .header("Accept", accept)
-                .header("Content-Type", "application/json")
-                .send(text.as_bytes()),
-            "PATCH" => self
-                .agent
-                .patch(url)
-                .header("Authorization", &auth)
-                .header("Accept", accept)
-                .header("Content-Type", "application/json")
-                .send(text.as_bytes()),
+            "PUT" => with_body(self.agent.put(url)),
+            "POST" => with_body(self.agent.post(url)),
+            "PATCH" => with_body(self.agent.patch(url)),
             "DELETE" => self
                 .agent
                 .delete(url)

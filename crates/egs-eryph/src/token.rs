@@ -77,19 +77,7 @@ pub fn assertion_target(
 
 /// A new GUID in .NET's lower-case "D" form (random, version 4).
 fn guid() -> Result<String, String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| format!("no randomness for a token request: {e}"))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
+    egs_sys::random::uuid4().map_err(|e| format!("no randomness for a token request: {e}"))
 }
 
 /// The signed client assertion for `credentials` at `now` (seconds since the epoch).

@@ -205,19 +205,7 @@ impl Event {
 
 /// A random (version 4) UUID in lower-case hyphenated form.
 pub fn uuid4() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the operating system provides random bytes");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    egs_sys::random::uuid4().expect("the operating system provides random bytes")
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod notify;
 pub mod process;
 pub mod pty;
+pub mod random;
 pub mod registry;
 pub mod service;
 pub mod shutdown;
