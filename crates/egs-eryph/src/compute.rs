@@ -22,8 +22,31 @@ pub struct Compute {
     base: String,
     http: Http,
     tokens: TokenSource,
-    /// How often and how long operations are polled.
-    pub poll: (Duration, Duration),
+}
+
+/// How often and how long the control-plane operations are polled.
+const CONTROL_POLL: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(120));
+/// How often and how long the SSH channel's operation is polled (the original's cadence).
+const CHANNEL_POLL: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// An SSH channel eryph opened: where to connect the WebSocket (the one-time channel token
+/// in its query) and the bearer token to send. Both are secrets: no `Debug`, never printed.
+pub struct SshChannel {
+    /// `ws[s]://…/ssh-channel/connect?token=…`.
+    pub url: String,
+    /// An access token with the remote-access scope.
+    pub bearer: String,
+}
+
+/// What `add-ssh-config` needs of a catlet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catlet {
+    /// Its id.
+    pub id: String,
+    /// Its name, when it has one.
+    pub name: Option<String>,
+    /// Its project's name, when known.
+    pub project: Option<String>,
 }
 
 /// `<compute>/v1/<relative>`, slashes normalised as the original's `BuildComputeUri`.
@@ -49,7 +72,7 @@ fn segment(id: &str) -> String {
 }
 
 /// The message of a failed call: the problem detail's `detail` or `title`, else the status.
-fn failure(what: &str, status: u16, body: &[u8]) -> String {
+pub(crate) fn failure(what: &str, status: u16, body: &[u8]) -> String {
     let problem: Option<Value> = serde_json::from_slice(body).ok();
     let text = problem.as_ref().and_then(|p| {
         p.get("detail")
@@ -71,7 +94,32 @@ impl Compute {
             base: compute.to_string(),
             http,
             tokens,
-            poll: (Duration::from_secs(1), Duration::from_secs(120)),
+        }
+    }
+
+    /// One request with a token for `scopes`. A 401 means eryph no longer takes the token
+    /// (it expired by the server's clock, or was revoked): it is forgotten and the request
+    /// made once more with a fresh one.
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        scopes: &[&str],
+        body: Option<&Value>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let mut retried = false;
+        loop {
+            let token = self.tokens.token(scopes)?;
+            let answer = if method == "GET" {
+                self.http.get(url, Some(&token))?
+            } else {
+                self.http.send(method, url, &token, body)?
+            };
+            if answer.0 != 401 || retried {
+                return Ok(answer);
+            }
+            self.tokens.forget();
+            retried = true;
         }
     }
 
@@ -85,15 +133,7 @@ impl Compute {
         body: Option<&Value>,
     ) -> Result<String, String> {
         let url = compute_uri(&self.base, relative);
-        let token = self.tokens.token(&[scope])?;
-        let (status, answer) = if method == "GET" {
-            self.http.get(&url, Some(&token))?
-        } else {
-            self.http.send(method, &url, &token, body)?
-        };
-        if status == 401 {
-            self.tokens.forget();
-        }
+        let (status, answer) = self.call(method, &url, &[scope], body)?;
         if status != 202 {
             return Err(failure(what, status, &answer));
         }
@@ -108,30 +148,33 @@ impl Compute {
 
     /// Polls an operation until it is Completed or Failed (Cancelled keeps polling, as the
     /// original does); a poll that fails is tried again at the next tick.
-    fn wait(&self, what: &str, id: &str, timeout_message: &str) -> Result<Value, String> {
-        let (every, limit) = self.poll;
+    fn wait(
+        &self,
+        what: &str,
+        id: &str,
+        timeout_message: &str,
+        (every, limit): (Duration, Duration),
+    ) -> Result<Value, String> {
         let deadline = Instant::now() + limit;
         let url = compute_uri(&self.base, &format!("operations/{}", segment(id)));
         loop {
-            if let Ok(token) = self.tokens.token(&[]) {
-                if let Ok((200, body)) = self.http.get(&url, Some(&token)) {
-                    if let Ok(operation) = serde_json::from_slice::<Value>(&body) {
-                        let status = operation
-                            .get("status")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_ascii_lowercase();
-                        match status.as_str() {
-                            "completed" => return Ok(operation),
-                            "failed" => {
-                                let message = operation
-                                    .get("status_message")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("no reason given");
-                                return Err(format!("{what} failed: {message}"));
-                            }
-                            _ => {}
+            if let Ok((200, body)) = self.call("GET", &url, &[], None) {
+                if let Ok(operation) = serde_json::from_slice::<Value>(&body) {
+                    let status = operation
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    match status.as_str() {
+                        "completed" => return Ok(operation),
+                        "failed" => {
+                            let message = operation
+                                .get("status_message")
+                                .and_then(Value::as_str)
+                                .unwrap_or("no reason given");
+                            return Err(format!("{what} failed: {message}"));
                         }
+                        _ => {}
                     }
                 }
             }
@@ -140,6 +183,67 @@ impl Compute {
             }
             std::thread::sleep(every);
         }
+    }
+
+    /// The catlet's id, name and project (`GET /v1/catlets/{id}`, read scope).
+    pub fn catlet(&self, catlet: &str) -> Result<Catlet, String> {
+        let what = "Reading the catlet";
+        let url = compute_uri(&self.base, &format!("catlets/{}", segment(catlet)));
+        let (status, body) = self.call("GET", &url, &[READ], None)?;
+        if status != 200 {
+            return Err(failure(what, status, &body));
+        }
+        let catlet: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("{what}: the answer is not JSON: {e}"))?;
+        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
+        Ok(Catlet {
+            id: text(catlet.get("id")).ok_or_else(|| format!("{what}: the answer has no id"))?,
+            name: text(catlet.get("name")),
+            project: text(catlet.get("project").and_then(|p| p.get("name"))),
+        })
+    }
+
+    /// Opens the catlet's SSH channel (§5.4): `PUT …/ssh-channel` without a key, the
+    /// operation polled every 500 ms for up to 30 s for its `SshChannel` result, and a
+    /// remote-access token for the WebSocket.
+    pub fn open_ssh_channel(&self, catlet: &str) -> Result<SshChannel, String> {
+        let what = "Starting the SSH channel";
+        let id = self.start(
+            what,
+            "PUT",
+            &format!("catlets/{}/guest-services/ssh-channel", segment(catlet)),
+            REMOTE_ACCESS,
+            None,
+        )?;
+        let operation = self.wait(
+            what,
+            &id,
+            "Timed out waiting for eryph to open the SSH channel.",
+            CHANNEL_POLL,
+        )?;
+        let result = operation.get("result").cloned().unwrap_or(Value::Null);
+        let token = match (
+            result.get("result_type").and_then(Value::as_str),
+            result.get("token").and_then(Value::as_str),
+        ) {
+            (Some("SshChannel"), Some(token)) if !token.is_empty() => token.to_string(),
+            _ => return Err(format!("{what} failed: eryph returned no channel token.")),
+        };
+        let bearer = self
+            .tokens
+            .token(&[REMOTE_ACCESS])
+            .map_err(|e| format!("Failed to acquire an access token: {e}"))?;
+        let relative = format!(
+            "catlets/{}/guest-services/ssh-channel/connect?token={}",
+            segment(catlet),
+            segment(&token)
+        );
+        let http = compute_uri(&self.base, &relative);
+        let url = match http.get(..8).map(str::to_ascii_lowercase).as_deref() {
+            Some("https://") => format!("wss://{}", &http[8..]),
+            _ => format!("ws://{}", http.get(7..).unwrap_or_default()),
+        };
+        Ok(SshChannel { url, bearer })
     }
 
     /// `catlet get-status`: the four lines of §5.3.
@@ -156,6 +260,7 @@ impl Compute {
             what,
             &id,
             "Timed out waiting for the guest services status.",
+            CONTROL_POLL,
         )?;
         let result = operation.get("result").cloned().unwrap_or(Value::Null);
         let field = |name: &str| {
@@ -195,7 +300,12 @@ impl Compute {
             REMOTE_ACCESS,
             Some(&body),
         )?;
-        self.wait(what, &id, "Timed out waiting for the shell to be set.")?;
+        self.wait(
+            what,
+            &id,
+            "Timed out waiting for the shell to be set.",
+            CONTROL_POLL,
+        )?;
         Ok(if shell.is_empty() {
             "The shell override was removed; new sessions use the default shell.".into()
         } else {

@@ -115,13 +115,18 @@ fn read_store(dir: &Path, configuration: &str) -> Result<Option<Store>, String> 
     }))
 }
 
-/// Checks a `--configuration`/`--client-id` value: letters, digits, `.`, `-`, `_`.
-pub fn check_selector(flag: &str, value: &str) -> Result<(), String> {
-    let safe = !value.is_empty()
+/// A safe token (`[A-Za-z0-9._-]+`): a selector, catlet id, name or project that can
+/// stand in a file name, an ssh `Host` line or a ProxyCommand as it is.
+pub fn is_safe_token(value: &str) -> bool {
+    !value.is_empty()
         && value
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if safe {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// Checks a `--configuration`/`--client-id` value: letters, digits, `.`, `-`, `_`.
+pub fn check_selector(flag: &str, value: &str) -> Result<(), String> {
+    if is_safe_token(value) {
         Ok(())
     } else {
         Err(format!(

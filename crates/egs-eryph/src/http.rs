@@ -1,4 +1,5 @@
-//! HTTP for the eryph API: one agent (rustls), statuses returned rather than raised, a
+//! HTTP for the eryph API: one agent (rustls with the operating system's certificate
+//! verifier), statuses returned rather than raised, a
 //! bounded body, the bearer token in a header (never a URL or a log).
 
 use std::time::Duration;
@@ -24,6 +25,11 @@ impl Http {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                    .build(),
+            )
             .user_agent(concat!("egs-tool/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();

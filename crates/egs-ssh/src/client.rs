@@ -94,6 +94,16 @@ pub async fn connect(
             "cannot reach {endpoint}: {e} (is the VM running, and the path or CID right?)"
         ))
     })?;
+    connect_stream(stream, &endpoint.to_string(), key).await
+}
+
+/// Speaks SSH over an open `stream` to the guest called `name` in messages (any byte
+/// stream: a VM socket, eryph's WebSocket) and authenticates as `egs` with `key`.
+pub async fn connect_stream(
+    stream: egs_transport::BoxStream,
+    name: &str,
+    key: &PrivateKey,
+) -> Result<Guest, ClientError> {
     let config = Arc::new(russh::client::Config {
         window_size: 8 * 1024 * 1024,
         ..Default::default()
@@ -102,7 +112,7 @@ pub async fn connect(
         .await
         .map_err(|e| {
             ClientError::NotService(format!(
-                "{endpoint} answered, but not as the EGS guest service ({e}); is egs-service running in the guest?"
+                "{name} answered, but not as the EGS guest service ({e}); is egs-service running in the guest?"
             ))
         })?;
     let hash = handle
@@ -117,10 +127,10 @@ pub async fn connect(
             PrivateKeyWithHashAlg::new(Arc::new(key.clone()), hash),
         )
         .await
-        .map_err(|e| ClientError::NotService(format!("{endpoint}: {e}")))?;
+        .map_err(|e| ClientError::NotService(format!("{name}: {e}")))?;
     if !auth.success() {
         return Err(ClientError::NotAuthorized(format!(
-            "{endpoint} does not accept this machine's key: authorize the output of `egs-tool get-ssh-key` in the guest (id_egs.pub, or install.sh --ssh-public-key)"
+            "{name} does not accept this key: authorize the output of `egs-tool get-ssh-key` in the guest (id_egs.pub, or install.sh --ssh-public-key); for a catlet, `egs-tool catlet add-key`"
         )));
     }
     Ok(Guest { handle })

@@ -59,6 +59,21 @@ pub fn load_or_create_client(path: &Path, comment: &str) -> Result<PrivateKey, K
     load_or_create_named(path, comment, true)
 }
 
+/// Reads a key the user brings (`--identity`): OpenSSH, PKCS#8, PKCS#1 or SEC1 PEM, with
+/// CRLF line ends read as LF (as the original); never created, never rewritten. A
+/// passphrase-protected key is refused (there is no prompt).
+pub fn load_identity(path: &Path) -> Result<PrivateKey, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| KeyFileError::new(path, e))?;
+    let text = text.replace("\r\n", "\n");
+    russh::keys::decode_secret_key(&text, None).map_err(|e| match e {
+        russh::keys::Error::KeyIsEncrypted => KeyFileError::new(
+            path,
+            "the key is protected by a passphrase, which egs-tool cannot ask for",
+        ),
+        other => KeyFileError::new(path, other),
+    })
+}
+
 fn load_or_create_named(
     path: &Path,
     comment: &str,

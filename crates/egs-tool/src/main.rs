@@ -156,9 +156,66 @@ enum Command {
     Catlet(CatletCommand),
 }
 
+/// The arguments of a catlet transfer.
+#[derive(Debug, clap::Args)]
+struct CatletTransfer {
+    /// The catlet id.
+    catlet: String,
+    /// Where the bytes come from (a local path for uploads, a guest path for downloads).
+    source: String,
+    /// Where they go.
+    target_path: String,
+    /// Replace existing files (else they are kept, with a warning for directories).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    access: eryph::Access,
+}
+
 /// `egs-tool catlet …`.
 #[derive(Debug, Subcommand)]
 enum CatletCommand {
+    /// Write an ssh config entry so that `ssh <name>.<project>.eryph.alt` (and
+    /// `ssh <id>.eryph.alt`) reaches the catlet through eryph.
+    AddSshConfig {
+        /// The catlet id.
+        catlet: String,
+        /// Also let the key log in (pushed to eryph without expiry).
+        #[arg(long)]
+        add_key: bool,
+        #[command(flatten)]
+        access: eryph::Access,
+    },
+    /// Print this user's managed public key (created if there is none).
+    GetClientKey,
+    /// Carry stdin/stdout over eryph's SSH channel to the catlet (ssh's ProxyCommand).
+    #[command(hide = true)]
+    Proxy {
+        /// The catlet id.
+        catlet: String,
+        #[command(flatten)]
+        selectors: eryph::Selectors,
+    },
+    /// Upload a file (to a temporary name, renamed into place when complete).
+    UploadFile(CatletTransfer),
+    /// Upload a directory: files, empty directories and symbolic links.
+    UploadDirectory {
+        #[command(flatten)]
+        transfer: CatletTransfer,
+        /// Include subdirectories.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Download a file (to a temporary name, renamed into place when complete).
+    DownloadFile(CatletTransfer),
+    /// Download a directory: files, empty directories and symbolic links.
+    DownloadDirectory {
+        #[command(flatten)]
+        transfer: CatletTransfer,
+        /// Include subdirectories.
+        #[arg(long)]
+        recursive: bool,
+    },
     /// Show the catlet's guest services status, version, provisioning state and shell.
     GetStatus {
         /// The catlet id.
@@ -200,10 +257,46 @@ enum CatletCommand {
     },
 }
 
+/// A catlet transfer through eryph's SSH channel.
+fn catlet_transfer(kind: Transfer, t: CatletTransfer, recursive: bool) -> Result<String, Failure> {
+    remote::transfer(
+        kind,
+        eryph::guest(t.catlet, t.access),
+        &t.source,
+        &t.target_path,
+        t.overwrite,
+        recursive,
+    )
+}
+
 /// Runs a `catlet` command; eryph's errors exit with 1.
 fn catlet(command: CatletCommand) -> Result<String, Failure> {
     let failed = |message: String| Failure { code: 1, message };
     match command {
+        CatletCommand::AddSshConfig {
+            catlet,
+            add_key,
+            access,
+        } => return eryph::add_ssh_config(&catlet, add_key, &access),
+        CatletCommand::GetClientKey => {
+            return eryph::get_client_key().map(|key| {
+                let _ = write!(std::io::stdout(), "{key}");
+                String::new()
+            })
+        }
+        CatletCommand::Proxy { catlet, selectors } => {
+            return eryph::proxy(&catlet, &selectors).map(|()| String::new())
+        }
+        CatletCommand::UploadFile(t) => return catlet_transfer(Transfer::UploadFile, t, false),
+        CatletCommand::UploadDirectory {
+            transfer,
+            recursive,
+        } => return catlet_transfer(Transfer::UploadDirectory, transfer, recursive),
+        CatletCommand::DownloadFile(t) => return catlet_transfer(Transfer::DownloadFile, t, false),
+        CatletCommand::DownloadDirectory {
+            transfer,
+            recursive,
+        } => return catlet_transfer(Transfer::DownloadDirectory, transfer, recursive),
         CatletCommand::GetStatus { catlet, selectors } => {
             eryph::connect(&selectors)?.get_status(&catlet)
         }
@@ -253,7 +346,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             overwrite,
         } => remote::transfer(
             Transfer::UploadFile,
-            &target,
+            remote::vm_guest(&target),
             &source.to_string_lossy(),
             &target_path,
             overwrite,
@@ -267,7 +360,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             recursive,
         } => remote::transfer(
             Transfer::UploadDirectory,
-            &target,
+            remote::vm_guest(&target),
             &source.to_string_lossy(),
             &target_path,
             overwrite,
@@ -280,7 +373,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             overwrite,
         } => remote::transfer(
             Transfer::DownloadFile,
-            &target,
+            remote::vm_guest(&target),
             &source,
             &target_path.to_string_lossy(),
             overwrite,
@@ -294,7 +387,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
             recursive,
         } => remote::transfer(
             Transfer::DownloadDirectory,
-            &target,
+            remote::vm_guest(&target),
             &source,
             &target_path.to_string_lossy(),
             overwrite,

@@ -74,21 +74,48 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(if egs_sys::WINDOWS { r"C:\" } else { "/root" }))
 }
 
-/// Where the per-guest ssh configs and known-hosts files go: `<base>/ssh`, except on
-/// Windows without `$EGS_TOOL_HOME`, where they are per user as in the original
-/// (`%LOCALAPPDATA%\.eryph\guest-services\ssh`; the machine key stays machine-wide).
+/// The per-user directory on Windows without `$EGS_TOOL_HOME`:
+/// `%LOCALAPPDATA%\.eryph\guest-services` (the original's; the machine key stays
+/// machine-wide). Elsewhere the tool's files are the user's own already.
+fn per_user_dir() -> Option<PathBuf> {
+    let local = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty())?;
+    (egs_sys::WINDOWS && std::env::var_os("EGS_TOOL_HOME").is_none())
+        .then(|| PathBuf::from(local).join(r".eryph\guest-services"))
+}
+
+/// Where the per-guest ssh configs and known-hosts files go: `<per-user dir or base>/ssh`.
 fn ssh_dir() -> PathBuf {
-    let per_user = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty());
-    match per_user {
-        Some(local) if egs_sys::WINDOWS && std::env::var_os("EGS_TOOL_HOME").is_none() => {
-            PathBuf::from(local).join(r".eryph\guest-services\ssh")
-        }
-        _ => base_dir().join("ssh"),
-    }
+    per_user_dir().unwrap_or_else(base_dir).join("ssh")
 }
 
 fn key_path() -> PathBuf {
     base_dir().join("private/id_egs")
+}
+
+/// The per-user managed key of the `catlet` commands (`original-remote-access.md` §4.4):
+/// `<per-user dir>/private/id_egs` on Windows; elsewhere the machine key, which is the
+/// user's own there.
+pub fn user_key_path() -> PathBuf {
+    per_user_dir()
+        .map(|dir| dir.join(r"private\id_egs"))
+        .unwrap_or_else(key_path)
+}
+
+/// The per-user managed key, created (Ed25519) when there is none.
+pub fn user_key() -> Result<egs_ssh::client::PrivateKey, Failure> {
+    Ok(egs_ssh::host_key::load_or_create_client(
+        &user_key_path(),
+        "egs-tool user key",
+    )?)
+}
+
+/// The public half of the key at `path` (`<path>.pub`), without a trailing newline.
+pub fn public_half(path: &Path) -> Result<String, Failure> {
+    let mut path = path.as_os_str().to_owned();
+    path.push(".pub");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e}", Path::new(&path).display()))?;
+    Ok(text.trim_end().to_string())
 }
 
 /// Parses a target, refusing (as a bad argument) one this OS cannot reach, such as a
@@ -137,11 +164,7 @@ fn machine_key() -> Result<egs_ssh::client::PrivateKey, Failure> {
 /// `get-ssh-key`: the machine's public key, without a trailing newline.
 pub fn get_ssh_key() -> Result<String, Failure> {
     machine_key()?;
-    let mut path = key_path().into_os_string();
-    path.push(".pub");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: {e}", Path::new(&path).display()))?;
-    Ok(text.trim_end().to_string())
+    public_half(&key_path())
 }
 
 /// `add-ssh-config <target> [alias]`: the guest's stanza, the include block in
@@ -164,32 +187,10 @@ pub fn add_ssh_config(
     } else {
         Vec::new()
     };
-    let ssh = ssh_dir();
-    let vm_dir = ssh.join("vm.d");
-    let known_dir = ssh.join("known_hosts.d");
-    for dir in [&vm_dir, &known_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
     let canonical = ssh_config::canonical_name(&endpoint);
-    let flavor = ssh_config::Flavor::native(&home());
-    let tool = std::env::current_exe().map_err(|e| format!("egs-tool's own path: {e}"))?;
-    let known_hosts = known_dir.join(&canonical);
-    let text = ssh_config::Stanza {
-        canonical: &canonical,
-        alias,
-        identity: &key_path(),
-        known_hosts: &known_hosts,
-        tool: &tool,
-        target: spec,
-        flavor: &flavor,
-    }
-    .render()
-    .map_err(|e| Failure {
-        code: 2,
-        message: e.to_string(),
-    })?;
-    let file = vm_dir.join(format!("{canonical}.config"));
-    write(&file, &text, 0o644)?;
+    let hosts: Vec<&str> = alias.into_iter().chain([canonical.as_str()]).collect();
+    let file = write_stanza("vm.d", &canonical, &hosts, &key_path(), &["proxy", spec])?;
+    let vm_dir = ssh_dir().join("vm.d");
     // The alias now belongs to this guest alone.
     if let Some(alias) = alias {
         for entry in std::fs::read_dir(&vm_dir)
@@ -208,23 +209,7 @@ pub fn add_ssh_config(
             }
         }
     }
-    let ssh_dir = home().join(".ssh");
-    let config = ssh_dir.join("config");
-    let existing = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{}: {e}", config.display()).into()),
-    };
-    let updated = ssh_config::with_include_block(
-        &existing,
-        &ssh_config::include_block(&vm_dir, &flavor)?,
-        &config.display().to_string(),
-        &flavor,
-    )?;
-    if updated != existing {
-        std::fs::create_dir_all(&ssh_dir).map_err(|e| format!("{}: {e}", ssh_dir.display()))?;
-        write(&config, &updated, 0o600)?;
-    }
+    ensure_include_block()?;
     let mut lines = vec![format!("Wrote {}", file.display())];
     if !pushed.is_empty() {
         lines.push(format!(
@@ -239,6 +224,67 @@ pub fn add_ssh_config(
     Ok(lines.join("\n"))
 }
 
+/// Writes the stanza of the guest whose unique name is `canonical` (its `HostName`, the
+/// file's name and its known-hosts file) and whose `Host` line lists `hosts` into
+/// `<ssh dir>/<subdir>/<canonical>.config`; returns the file.
+pub fn write_stanza(
+    subdir: &str,
+    canonical: &str,
+    hosts: &[&str],
+    identity: &Path,
+    proxy_args: &[&str],
+) -> Result<PathBuf, Failure> {
+    let ssh = ssh_dir();
+    let dir = ssh.join(subdir);
+    let known_dir = ssh.join("known_hosts.d");
+    for d in [&dir, &known_dir] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let flavor = ssh_config::Flavor::native(&home());
+    let tool = std::env::current_exe().map_err(|e| format!("egs-tool's own path: {e}"))?;
+    let text = ssh_config::Stanza {
+        hosts,
+        host_name: canonical,
+        identity,
+        known_hosts: &known_dir.join(canonical),
+        tool: &tool,
+        proxy_args,
+        flavor: &flavor,
+    }
+    .render()
+    .map_err(|e| Failure {
+        code: 2,
+        message: e.to_string(),
+    })?;
+    let file = dir.join(format!("{canonical}.config"));
+    write(&file, &text, 0o644)?;
+    Ok(file)
+}
+
+/// Puts the managed include block (`catlet.d`, then `vm.d`) into `~/.ssh/config`.
+pub fn ensure_include_block() -> Result<(), Failure> {
+    let flavor = ssh_config::Flavor::native(&home());
+    let ssh = ssh_dir();
+    let ssh_dir = home().join(".ssh");
+    let config = ssh_dir.join("config");
+    let existing = match std::fs::read_to_string(&config) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", config.display()).into()),
+    };
+    let updated = ssh_config::with_include_block(
+        &existing,
+        &ssh_config::include_block(&[&ssh.join("catlet.d"), &ssh.join("vm.d")], &flavor)?,
+        &config.display().to_string(),
+        &flavor,
+    )?;
+    if updated != existing {
+        std::fs::create_dir_all(&ssh_dir).map_err(|e| format!("{}: {e}", ssh_dir.display()))?;
+        write(&config, &updated, 0o600)?;
+    }
+    Ok(())
+}
+
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), Failure> {
     egs_sys::fs::write_atomic(path, text.as_bytes(), mode).map_err(|e| Failure {
         code: 1,
@@ -246,7 +292,8 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<(), Failure> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+/// The tokio runtime of the commands that speak SSH.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,36 +305,49 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// the VM socket and the client key), so a recreated VM never trips a stale entry.
 pub fn proxy(spec: &str) -> Result<(), Failure> {
     let endpoint = target(spec)?;
-    let _ = std::fs::remove_file(
-        ssh_dir()
-            .join("known_hosts.d")
-            .join(ssh_config::canonical_name(&endpoint)),
-    );
+    forget_host_key(&ssh_config::canonical_name(&endpoint));
     runtime()?.block_on(async {
         let stream = egs_transport::connect(&endpoint)
             .await
             .map_err(|e| ClientError::Unreachable(format!("cannot reach {endpoint}: {e}")))?;
-        let (mut from_guest, mut to_guest) = tokio::io::split(stream);
-        let mut stdin = tokio::io::stdin();
-        let mut stdout = tokio::io::stdout();
-        let upstream = async {
-            let _ = tokio::io::copy(&mut stdin, &mut to_guest).await;
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_guest).await;
-            // Keep the guest's answer flowing until it closes.
-            std::future::pending::<()>().await;
-        };
-        let downstream = async {
-            let _ = tokio::io::copy(&mut from_guest, &mut stdout).await;
-            let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
-        };
-        tokio::select! {
-            _ = upstream => {}
-            _ = downstream => {}
-        }
+        relay_stdio(stream).await;
         Ok::<(), Failure>(())
     })?;
     // stdin may still be blocked in a reader thread: leave without waiting for it.
     std::process::exit(0)
+}
+
+/// Removes the known-hosts file of the guest called `canonical` (see [`proxy`]).
+pub fn forget_host_key(canonical: &str) {
+    let _ = std::fs::remove_file(ssh_dir().join("known_hosts.d").join(canonical));
+}
+
+/// stdin → `stream` and `stream` → stdout until the guest's side ends (after stdin's end
+/// the guest's answer still flows until it closes).
+pub async fn relay_stdio(stream: egs_transport::BoxStream) {
+    let (mut from_guest, mut to_guest) = tokio::io::split(stream);
+    let mut stdin = tokio::io::stdin();
+    let mut stdout = tokio::io::stdout();
+    let upstream = async {
+        let _ = tokio::io::copy(&mut stdin, &mut to_guest).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_guest).await;
+        std::future::pending::<()>().await;
+    };
+    let downstream = async {
+        let _ = tokio::io::copy(&mut from_guest, &mut stdout).await;
+        let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
+    };
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+}
+
+/// A guest reached by a target (`vsock:`, `fc:`, `unix:`, `tcp:`, a VM id) with the
+/// machine key.
+pub async fn vm_guest(spec: &str) -> Result<Guest, Failure> {
+    let endpoint = target(spec)?;
+    guest(&endpoint).await
 }
 
 async fn guest(endpoint: &Endpoint) -> Result<Guest, Failure> {
@@ -329,18 +389,18 @@ pub enum Transfer {
     DownloadDirectory,
 }
 
-/// The transfer commands.
+/// The transfer commands, over the guest that `connect` reaches (a VM socket or eryph's
+/// channel: the same SFTP code either way).
 pub fn transfer(
     kind: Transfer,
-    spec: &str,
+    connect: impl std::future::Future<Output = Result<Guest, Failure>>,
     source: &str,
     target_path: &str,
     overwrite: bool,
     recursive: bool,
 ) -> Result<String, Failure> {
-    let endpoint = target(spec)?;
     runtime()?.block_on(async {
-        let guest = guest(&endpoint).await?;
+        let guest = connect.await?;
         let sftp = guest.sftp().await?;
         let mut bar = progress(source.to_string());
         let bytes = match kind {
