@@ -26,7 +26,12 @@ pub fn connect(
     configuration: Option<&str>,
     client_id: Option<&str>,
 ) -> Result<(Compute, Option<&'static str>), String> {
-    let credentials = config::resolve(&config::store_dirs(), configuration, client_id)?;
+    let credentials = config::find(
+        &config::store_dirs(),
+        &config::common_data_dir(),
+        configuration,
+        client_id,
+    )?;
     let plain = [&credentials.identity, &credentials.compute]
         .iter()
         .any(|e| e.to_ascii_lowercase().starts_with("http://"));

@@ -11,6 +11,7 @@ pub const WINDOWS: bool = cfg!(windows);
 pub mod accounts;
 pub mod adapters;
 pub mod boot;
+pub mod dpapi;
 pub mod eventlog;
 pub mod fs;
 pub mod host;

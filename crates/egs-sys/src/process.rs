@@ -1,12 +1,34 @@
 //! Processes EGS started (SSH sessions): delivery of signals by name, how one ended, and
 //! ending a whole process tree. Unix: signals and process groups. Windows has no signals:
 //! only `KILL` is delivered (as termination), and a tree is ended with `taskkill /T`.
+//! Also whether a process named in another program's lock file is alive.
 
-pub use imp::{end_quietly_on_closed_pipe, kill_group, outcome, own_process_group, signal};
+pub use imp::{
+    end_quietly_on_closed_pipe, is_running, kill_group, outcome, own_process_group, signal,
+};
 
 #[cfg(unix)]
 mod imp {
     use std::os::unix::process::ExitStatusExt;
+
+    /// Whether process `pid` is alive and named `name` (.NET's `ProcessName`: the kernel's
+    /// 15-character `comm`, or the executable's file name for longer names).
+    pub fn is_running(pid: u32, name: &str) -> bool {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim_end_matches('\n');
+        if comm.is_empty() {
+            return false;
+        }
+        if comm == name {
+            return true;
+        }
+        name.len() > 15
+            && name.starts_with(comm)
+            && std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .and_then(|exe| exe.file_name().map(|f| f == name))
+                .unwrap_or(false)
+    }
 
     /// The signals SSH names (RFC 4254 §6.10), without `SIG`.
     const SIGNALS: [(&str, i32); 13] = [
@@ -82,6 +104,43 @@ mod imp {
     /// `CREATE_NEW_PROCESS_GROUP`.
     const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
 
+    /// Whether process `pid` is alive and its image is `name` (.NET's `ProcessName`: the
+    /// file name without `.exe`, compared case-insensitively).
+    pub fn is_running(pid: u32, name: &str) -> bool {
+        use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+        use windows_sys::Win32::System::Threading::{
+            GetExitCodeProcess, OpenProcess, QueryFullProcessImageNameW,
+            PROCESS_QUERY_LIMITED_INFORMATION,
+        };
+        // SAFETY: OpenProcess takes plain values; the handle is closed below.
+        let handle = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+        if handle.is_null() {
+            return false;
+        }
+        let mut buffer = [0u16; 1024];
+        let mut length = buffer.len() as u32;
+        let mut code = 0u32;
+        // SAFETY: the buffer and its length describe valid memory; the handle is open.
+        let (named, alive) = unsafe {
+            (
+                QueryFullProcessImageNameW(handle, 0, buffer.as_mut_ptr(), &mut length) != 0,
+                GetExitCodeProcess(handle, &mut code) != 0 && code == STILL_ACTIVE as u32,
+            )
+        };
+        // SAFETY: the handle came from OpenProcess and is closed once.
+        unsafe { CloseHandle(handle) };
+        if !named || !alive {
+            return false;
+        }
+        let image = String::from_utf16_lossy(&buffer[..length as usize]);
+        let file = image.rsplit(['\\', '/']).next().unwrap_or_default();
+        let stem = file
+            .get(file.len().saturating_sub(4)..)
+            .filter(|ext| ext.eq_ignore_ascii_case(".exe"))
+            .map_or(file, |_| &file[..file.len() - 4]);
+        stem.eq_ignore_ascii_case(name)
+    }
+
     /// Windows has no signals; `KILL` ends the process tree, anything else is refused.
     pub fn signal(pid: u32, name: &str) -> bool {
         if name == "KILL" {
@@ -134,5 +193,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(outcome(status), Ok(7));
+    }
+}
+
+#[cfg(test)]
+mod running_tests {
+    /// This test process is running under its own name (longer than Linux's 15-character
+    /// `comm`, so both paths are taken) and not under another; a pid that cannot exist is not.
+    #[test]
+    fn own_process_is_running_by_name() {
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_stem().unwrap().to_str().unwrap().to_string();
+        assert!(name.len() > 15, "{name}");
+        assert!(super::is_running(std::process::id(), &name));
+        assert!(!super::is_running(std::process::id(), "not-this-one"));
+        assert!(!super::is_running(u32::MAX - 1, &name));
     }
 }
