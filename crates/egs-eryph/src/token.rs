@@ -170,7 +170,7 @@ impl TokenSource {
         let (status, body) = self
             .http
             .get(&discovery_url, None)
-            .map_err(|_| unreadable())?;
+            .map_err(|e| format!("{} ({e})", unreadable()))?;
         if status != 200 {
             return Err(unreadable());
         }

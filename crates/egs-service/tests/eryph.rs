@@ -615,19 +615,130 @@ fn relay(stream: TcpStream, guest: Option<PathBuf>, cut_after: Option<u64>) {
 fn stand_in() -> (String, Arc<Mutex<State>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    (base.clone(), stand_in_at(listener, base))
+}
+
+/// The stand-in on `listener`, telling clients it is at `base`.
+fn stand_in_at(listener: TcpListener, base: String) -> Arc<Mutex<State>> {
     let state = Arc::new(Mutex::new(State {
         catlet: ("web".into(), "default".into()),
         steps: 3,
         ..State::default()
     }));
-    let (s, b) = (state.clone(), base.clone());
+    let s = state.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (s, b) = (s.clone(), b.clone());
+            let (s, b) = (s.clone(), base.clone());
             std::thread::spawn(move || handle(&s, &b, stream));
         }
     });
-    (base, state)
+    state
+}
+
+/// The stand-in behind TLS, as eryph runs: a CA and a certificate for 127.0.0.1 made with
+/// `openssl`, a rustls front that forwards to the plain stand-in. Returns the `https://`
+/// base, the state and the CA file (for `SSL_CERT_FILE`, which the system verifier reads).
+fn stand_in_with_tls(dir: &Path) -> (String, Arc<Mutex<State>>, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=EGS test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    let front = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://{}", front.local_addr().unwrap());
+    let state = stand_in_at(backend, base.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            front.set_nonblocking(true).unwrap();
+            let front = tokio::net::TcpListener::from_std(front).unwrap();
+            while let Ok((client, _)) = front.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(mut tls) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    let mut plain = tokio::net::TcpStream::connect(backend_addr).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    (base, state, dir.join("ca.pem"))
 }
 
 /// A fresh HOME whose user store lists `clients`, the first the default client.
@@ -1234,4 +1345,67 @@ fn an_expired_access_token_is_refreshed() {
         "{:?}",
         s.token_requests
     );
+}
+
+/// eryph over TLS: the control plane (`https`) and the SSH channel (`wss`) verify the
+/// server against the operating system's trust store (here `SSL_CERT_FILE`, which the
+/// system verifier reads on Linux), print no "unencrypted" warning, and refuse a server
+/// whose CA the system does not trust.
+#[test]
+fn tls_endpoints_are_verified_against_the_system_store() {
+    let certs = tempfile::tempdir().unwrap();
+    let (base, state, ca) = stand_in_with_tls(certs.path());
+    let (_guest, socket, pools) = guest();
+    {
+        let mut s = state.lock().unwrap();
+        s.clients
+            .insert("ops".into(), vec!["compute:catlets:control".into()]);
+        s.guest = Some((socket, pools));
+        s.steps = 1;
+    }
+    let home = home(&base, &["ops"]);
+    let h = home.path();
+    let trusted = |args: &[&str]| {
+        let mut command = Command::new(common::binary("egs-tool"));
+        command
+            .args(args)
+            .env("SSL_CERT_FILE", &ca)
+            .env_remove("SSL_CERT_DIR");
+        let out = as_user(h, command).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = trusted(&["catlet", "get-status", "c0ffee"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Guest services: available"), "{out}");
+    assert!(!err.contains("unencrypted"), "{err}");
+    let (ok, _, err) = trusted(&["catlet", "add-key", "c0ffee"]);
+    assert!(ok, "{err}");
+    let file = certs.path().join("over-wss.txt");
+    std::fs::write(&file, "through TLS\n").unwrap();
+    let target = certs.path().join("over-wss.up");
+    let (ok, _, err) = trusted(&[
+        "catlet",
+        "upload-file",
+        "c0ffee",
+        file.to_str().unwrap(),
+        target.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "through TLS\n");
+    // Without the CA in the store the server is not trusted.
+    let empty = certs.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let mut command = Command::new(common::binary("egs-tool"));
+    command
+        .args(["catlet", "get-status", "c0ffee"])
+        .env("SSL_CERT_FILE", &empty)
+        .env("SSL_CERT_DIR", certs.path().join("none"));
+    let out = as_user(h, command).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.to_ascii_lowercase().contains("certificate"), "{err}");
 }
