@@ -1409,3 +1409,112 @@ fn tls_endpoints_are_verified_against_the_system_store() {
     assert!(!out.status.success());
     assert!(err.to_ascii_lowercase().contains("certificate"), "{err}");
 }
+
+/// Benchmark, not a test (`bench/eryph-relay.sh` runs it on a release build): the same
+/// daemon reached directly on its Unix socket and through the stand-in's WebSocket relay,
+/// connect latency (a whole `download-file` of a small file, the median of 5) and
+/// throughput of an upload and a download (`EGS_BENCH_MIB`, default 256), with ratios.
+#[test]
+#[ignore = "benchmark: bench/eryph-relay.sh"]
+fn relay_vs_direct_benchmark() {
+    let mib: u64 = std::env::var("EGS_BENCH_MIB")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(256);
+    let (base, state) = stand_in();
+    let (_guest, socket, pools) = guest();
+    {
+        let mut s = state.lock().unwrap();
+        s.clients
+            .insert("ops".into(), vec!["compute:catlets:control".into()]);
+        s.guest = Some((socket.clone(), pools));
+        s.steps = 1;
+    }
+    let home = home(&base, &["ops"]);
+    let h = home.path();
+    let (ok, _, err) = tool(h, &["catlet", "add-key", "c0ffee"]);
+    assert!(ok, "{err}");
+    let work = _guest.dir.path().join("bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let small = work.join("small");
+    std::fs::write(&small, "x").unwrap();
+    let payload = work.join("payload");
+    random_file(&payload, mib as usize);
+    let direct = format!("unix:{}", socket.display());
+    let s = |p: &Path| p.display().to_string();
+    let timed = |args: &[&str]| {
+        let start = Instant::now();
+        let (ok, _, err) = tool(h, args);
+        assert!(ok, "{args:?}: {err}");
+        start.elapsed().as_secs_f64()
+    };
+    let median = |args: &[&str]| {
+        let mut times: Vec<f64> = (0..5).map(|_| timed(args)).collect();
+        times.sort_by(f64::total_cmp);
+        times[2]
+    };
+    let copy = s(&work.join("small.copy"));
+    let connect_direct = median(&["download-file", &direct, &s(&small), &copy, "--overwrite"]);
+    let connect_relay = median(&[
+        "catlet",
+        "download-file",
+        "c0ffee",
+        &s(&small),
+        &copy,
+        "--overwrite",
+    ]);
+    let mut rows = Vec::new();
+    for (name, prefix) in [
+        ("direct", vec![direct.as_str()]),
+        ("relay", vec!["catlet", "c0ffee"]),
+    ] {
+        let with = |command: &str, from: &Path, to: &Path| {
+            let mut args: Vec<String> = Vec::new();
+            if prefix.len() == 2 {
+                args.extend(["catlet".into(), command.into(), "c0ffee".into()]);
+            } else {
+                args.extend([command.into(), prefix[0].into()]);
+            }
+            args.extend([s(from), s(to), "--overwrite".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            timed(&args)
+        };
+        let (up_file, back) = (
+            work.join(format!("{name}.up")),
+            work.join(format!("{name}.back")),
+        );
+        let up = with("upload-file", &payload, &up_file);
+        let down = with("download-file", &up_file, &back);
+        assert_eq!(sha256(&back), sha256(&payload));
+        std::fs::remove_file(&up_file).unwrap();
+        std::fs::remove_file(&back).unwrap();
+        rows.push((name, up, down));
+    }
+    let rate = |seconds: f64| format!("{:.0} MiB/s", mib as f64 / seconds);
+    println!();
+    println!("egs-tool to one egs-service daemon: direct (Unix socket) vs the eryph relay (WebSocket, loopback)");
+    println!(
+        "{:<8} {:>14} {:>14} {:>16}",
+        "", "upload", "download", "connect+1 byte"
+    );
+    println!(
+        "{:<8} {:>14} {:>14} {:>13.0} ms",
+        rows[0].0,
+        rate(rows[0].1),
+        rate(rows[0].2),
+        connect_direct * 1000.0
+    );
+    println!(
+        "{:<8} {:>14} {:>14} {:>13.0} ms",
+        rows[1].0,
+        rate(rows[1].1),
+        rate(rows[1].2),
+        connect_relay * 1000.0
+    );
+    println!(
+        "relay ÷ direct (time): upload {:.2}, download {:.2}, connect {:.2}",
+        rows[1].1 / rows[0].1,
+        rows[1].2 / rows[0].2,
+        connect_relay / connect_direct
+    );
+}

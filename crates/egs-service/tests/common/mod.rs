@@ -40,8 +40,11 @@ pub fn binary(name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap();
     if !built.iter().any(|b| b == name) {
+        // The profile of this test executable (a benchmark runs as a release test).
+        let release = (!cfg!(debug_assertions)).then_some("--release");
         let status = std::process::Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", name, "--bin", name])
+            .args(release)
             .status()
             .unwrap();
         assert!(status.success(), "cargo build -p {name} failed");
