@@ -482,11 +482,16 @@ fn handle(state: &Arc<Mutex<State>>, base: &str, mut stream: TcpStream) {
             if !state.stale_channels {
                 state.channels.insert(token.clone(), Instant::now());
             }
-            let expires = now() + 120;
+            let expires = Command::new("date")
+                .args(["-u", "-d", &format!("@{}", now() + 120)])
+                .arg("+%Y-%m-%dT%H:%M:%S.0000000+00:00")
+                .output()
+                .unwrap();
+            let expires = String::from_utf8(expires.stdout).unwrap();
             let op = start_operation(
                 &mut state,
                 "Completed",
-                json!({"result_type": "SshChannel", "token": token, "expires_at": format!("@{expires}")}),
+                json!({"result_type": "SshChannel", "token": token, "expires_at": expires.trim()}),
             );
             respond(&mut stream, 202, &op)
         }
@@ -1072,6 +1077,32 @@ fn ssh_through_the_eryph_channel() {
         assert_eq!(code, 3, "{host}: {out}");
         assert!(out.contains("through-eryph"), "{out}");
     }
+    // The proxy itself: the guest's greeting on stdout, exit 0 once stdin ends.
+    let mut proxy = Command::new(common::binary("egs-tool"));
+    proxy
+        .args(["catlet", "proxy", "c0ffee"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = as_user(h, proxy).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SSH-2.0-probe\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.starts_with(b"SSH-2.0-"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let small = work.join("small.txt");
     std::fs::write(&small, "sftp through eryph\n").unwrap();
     let batch = work.join("batch");
