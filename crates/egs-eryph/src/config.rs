@@ -137,6 +137,28 @@ pub fn check_selector(flag: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// The existing stores' `<configuration>.config`, in lookup order.
+fn read_stores(dirs: &[PathBuf], configuration: &str) -> Result<Vec<Store>, String> {
+    let mut stores = Vec::new();
+    for dir in dirs {
+        if let Some(store) = read_store(dir, configuration)? {
+            stores.push(store);
+        }
+    }
+    Ok(stores)
+}
+
+/// An endpoint by name (ordinal, case-sensitive): the first store that has it, then what a
+/// running local identity announced.
+fn endpoint(stores: &[Store], announced: &[(String, String)], name: &str) -> Option<String> {
+    stores
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .chain(announced.iter())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 /// .NET's `CommonApplicationData`, where eryph-zero and the local identity keep their
 /// state: `%ProgramData%` on Windows, `/usr/share` elsewhere.
 pub fn common_data_dir() -> PathBuf {
@@ -257,20 +279,8 @@ fn system_client(
                 .into(),
         );
     }
-    let lookup = |name: &str| {
-        let mut stores = Vec::new();
-        for dir in dirs {
-            if let Ok(Some(store)) = read_store(dir, configuration) {
-                stores.push(store);
-            }
-        }
-        stores
-            .iter()
-            .flat_map(|s| s.endpoints.iter())
-            .chain(local.endpoints.iter())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let stores = read_stores(dirs, configuration)?;
+    let lookup = |name: &str| endpoint(&stores, &local.endpoints, name);
     let identity = local
         .endpoints
         .iter()
@@ -319,27 +329,17 @@ pub fn resolve(
         check_selector("--client-id", c)?;
     }
     let configuration = configuration.unwrap_or("default");
-    let mut stores = Vec::new();
-    for dir in dirs {
-        if let Some(store) = read_store(dir, configuration)? {
-            stores.push(store);
-        }
-    }
+    let stores = read_stores(dirs, configuration)?;
     let announced = match configuration {
         "zero" | "local" => local_identity(data, configuration)
             .map(|l| l.endpoints)
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    let endpoint = |name: &str| {
-        stores
-            .iter()
-            .flat_map(|s| s.endpoints.iter())
-            .chain(announced.iter())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let (Some(identity), Some(compute)) = (endpoint("identity"), endpoint("compute")) else {
+    let (Some(identity), Some(compute)) = (
+        endpoint(&stores, &announced, "identity"),
+        endpoint(&stores, &announced, "compute"),
+    ) else {
         return Err(NO_CONNECTION.into());
     };
     let wanted = match client_id {

@@ -945,32 +945,10 @@ impl Drop for Guest {
 
 fn guest() -> (Guest, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let (conf, kvp) = (dir.path().join("conf"), dir.path().join("kvp"));
-    for d in [&conf, &kvp] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    std::fs::write(kvp.join(".kvp_pool_0"), b"").unwrap();
-    std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
-    std::fs::write(conf.join("service-control.conf"), "ProvisioningEnabled=0\n").unwrap();
-    std::fs::write(conf.join("id_egs.pub"), "").unwrap();
     let socket = dir.path().join("sock");
-    let mut daemon = Command::new(common::binary("egs-service"))
-        .arg("--kvp-dir")
-        .arg(&kvp)
-        .arg("--listen")
-        .arg(format!("unix:{}", socket.display()))
-        .arg("--config-dir")
-        .arg(&conf)
-        .env("HOME", dir.path())
-        .env("SHELL", "/bin/sh")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on "), "{line}");
+    let (daemon, _) = common::start_daemon(dir.path(), &format!("unix:{}", socket.display()));
+    std::fs::write(dir.path().join("conf/id_egs.pub"), "").unwrap();
+    let kvp = dir.path().join("kvp");
     (Guest { daemon, dir }, socket, kvp)
 }
 
@@ -1134,27 +1112,19 @@ fn ssh_through_the_eryph_channel() {
     let big = work.join("big.bin");
     random_file(&big, 256);
     let s = |p: &Path| p.display().to_string();
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "upload-file",
-            "c0ffee",
-            &s(&big),
-            &s(&work.join("big.up")),
-        ],
-    );
+    let transfer = |command: &str, from: &str, to: &str, extra: &[&str]| {
+        let mut args = vec!["catlet", command, "c0ffee", from, to];
+        args.extend(extra);
+        tool(h, &args)
+    };
+    let (ok, _, err) = transfer("upload-file", &s(&big), &s(&work.join("big.up")), &[]);
     assert!(ok, "{err}");
     assert_eq!(sha256(&work.join("big.up")), sha256(&big));
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "download-file",
-            "c0ffee",
-            &s(&work.join("big.up")),
-            &s(&work.join("big.down")),
-        ],
+    let (ok, _, err) = transfer(
+        "download-file",
+        &s(&work.join("big.up")),
+        &s(&work.join("big.down")),
+        &[],
     );
     assert!(ok, "{err}");
     assert_eq!(sha256(&work.join("big.down")), sha256(&big));
@@ -1163,28 +1133,18 @@ fn ssh_through_the_eryph_channel() {
     std::fs::create_dir_all(tree.join("a/b")).unwrap();
     std::fs::write(tree.join("a/b/c.txt"), "deep").unwrap();
     std::fs::write(tree.join("top.txt"), "top").unwrap();
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "upload-directory",
-            "c0ffee",
-            &s(&tree),
-            &s(&work.join("tree.up")),
-            "--recursive",
-        ],
+    let (ok, _, err) = transfer(
+        "upload-directory",
+        &s(&tree),
+        &s(&work.join("tree.up")),
+        &["--recursive"],
     );
     assert!(ok, "{err}");
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "download-directory",
-            "c0ffee",
-            &s(&work.join("tree.up")),
-            &s(&work.join("tree.down")),
-            "--recursive",
-        ],
+    let (ok, _, err) = transfer(
+        "download-directory",
+        &s(&work.join("tree.up")),
+        &s(&work.join("tree.down")),
+        &["--recursive"],
     );
     assert!(ok, "{err}");
     assert_eq!(
@@ -1195,16 +1155,7 @@ fn ssh_through_the_eryph_channel() {
         std::fs::read_to_string(work.join("tree.down/top.txt")).unwrap(),
         "top"
     );
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "upload-file",
-            "c0ffee",
-            &s(&small),
-            &s(&work.join("small.up")),
-        ],
-    );
+    let (ok, _, err) = transfer("upload-file", &s(&small), &s(&work.join("small.up")), &[]);
     assert!(!ok && err.contains("exists"), "no --overwrite: {err}");
 
     // A key of its own (--identity) with a TTL: it logs in while valid, not after.
@@ -1275,17 +1226,11 @@ fn ssh_through_the_eryph_channel() {
     assert_eq!(ssh("web.eryph.alt", "echo still").0, 0);
 
     // No remote-access scope: eryph's refusal, word for word, before any channel.
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "upload-file",
-            "c0ffee",
-            &s(&small),
-            "/tmp/y",
-            "--client-id",
-            "reader",
-        ],
+    let (ok, _, err) = transfer(
+        "upload-file",
+        &s(&small),
+        "/tmp/y",
+        &["--client-id", "reader"],
     );
     assert!(!ok);
     assert!(
@@ -1316,28 +1261,15 @@ fn ssh_through_the_eryph_channel() {
     let mid = work.join("mid.bin");
     random_file(&mid, 32);
     state.lock().unwrap().cut_after = Some(4 << 20);
-    let (ok, _, err) = tool(
-        h,
-        &[
-            "catlet",
-            "upload-file",
-            "c0ffee",
-            &s(&mid),
-            &s(&work.join("mid.up")),
-        ],
-    );
+    let (ok, _, err) = transfer("upload-file", &s(&mid), &s(&work.join("mid.up")), &[]);
     assert!(!ok, "a cut upload must fail");
     assert!(!work.join("mid.up").exists(), "{err}");
     let local = tempfile::tempdir().unwrap();
-    let (ok, _, _) = tool(
-        h,
-        &[
-            "catlet",
-            "download-file",
-            "c0ffee",
-            &s(&mid),
-            &s(&local.path().join("mid.down")),
-        ],
+    let (ok, _, _) = transfer(
+        "download-file",
+        &s(&mid),
+        &s(&local.path().join("mid.down")),
+        &[],
     );
     assert!(!ok, "a cut download must fail");
     assert_eq!(
@@ -1528,20 +1460,14 @@ fn relay_vs_direct_benchmark() {
         "{:<8} {:>14} {:>14} {:>16}",
         "", "upload", "download", "connect+1 byte"
     );
-    println!(
-        "{:<8} {:>14} {:>14} {:>13.0} ms",
-        rows[0].0,
-        rate(rows[0].1),
-        rate(rows[0].2),
-        connect_direct * 1000.0
-    );
-    println!(
-        "{:<8} {:>14} {:>14} {:>13.0} ms",
-        rows[1].0,
-        rate(rows[1].1),
-        rate(rows[1].2),
-        connect_relay * 1000.0
-    );
+    for ((name, up, down), connect) in rows.iter().zip([connect_direct, connect_relay]) {
+        println!(
+            "{name:<8} {:>14} {:>14} {:>13.0} ms",
+            rate(*up),
+            rate(*down),
+            connect * 1000.0
+        );
+    }
     println!(
         "relay ÷ direct (time): upload {:.2}, download {:.2}, connect {:.2}",
         rows[1].1 / rows[0].1,

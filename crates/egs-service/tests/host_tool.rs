@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -69,34 +69,10 @@ impl Setup {
 /// machine key and authorizes it in the guest.
 fn setup(listen: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
     let conf = dir.path().join("conf");
-    let kvp = dir.path().join("kvp");
-    for d in [&conf, &kvp, &dir.path().join("home")] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    std::fs::write(kvp.join(".kvp_pool_0"), b"").unwrap();
-    std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
-    std::fs::write(conf.join("service-control.conf"), "ProvisioningEnabled=0\n").unwrap();
     let listen = listen.replace("SOCK", &dir.path().join("sock").display().to_string());
-    let mut daemon = Command::new(common::binary("egs-service"))
-        .arg("--kvp-dir")
-        .arg(&kvp)
-        .args(["--listen", &listen, "--config-dir"])
-        .arg(&conf)
-        .env("HOME", dir.path())
-        .env("SHELL", "/bin/bash")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let target = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (daemon, target) = common::start_daemon(dir.path(), &listen);
     let setup = Setup {
         daemon,
         dir,

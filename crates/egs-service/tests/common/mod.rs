@@ -60,6 +60,40 @@ pub fn binary(name: &str) -> PathBuf {
     profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Starts an `egs-service` daemon on `listen` with its configuration in `<dir>/conf`
+/// (provisioning off) and empty KVP pool files in `<dir>/kvp`, `HOME` = `dir`; waits until
+/// it listens and returns it with the target it printed.
+pub fn start_daemon(dir: &Path, listen: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let (conf, kvp) = (dir.join("conf"), dir.join("kvp"));
+    for d in [&conf, &kvp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(kvp.join(".kvp_pool_0"), b"").unwrap();
+    std::fs::write(kvp.join(".kvp_pool_1"), b"").unwrap();
+    std::fs::write(conf.join("service-control.conf"), "ProvisioningEnabled=0\n").unwrap();
+    let mut daemon = std::process::Command::new(binary("egs-service"))
+        .arg("--kvp-dir")
+        .arg(&kvp)
+        .args(["--listen", listen, "--config-dir"])
+        .arg(&conf)
+        .env("HOME", dir)
+        .env("SHELL", "/bin/bash")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(daemon.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let target = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the daemon said {line:?}"))
+        .to_string();
+    (daemon, target)
+}
+
 /// Runs `command` to completion: its exit code, and its stdout followed by its stderr.
 pub fn code_and_output(command: &mut std::process::Command) -> (i32, String) {
     let out = command.output().unwrap();
