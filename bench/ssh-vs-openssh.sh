@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the egs-service SSH server vs OpenSSH's sshd + sftp-server, side by
 # side in one run on loopback TCP, same client (OpenSSH), same cipher and MAC, same files:
-#   - upload and download of one file with sftp (default 1 GiB),
+#   - upload and download of one file with sftp (default 1 GiB), ROUNDS alternating rounds
+#     (median), with the server side's CPU time per GiB (the daemon's own, or sshd's whole
+#     connection tree: the per-connection sshd and sftp-server, reaped into the listener),
 #   - connection-to-first-command latency (`ssh host true`, repeated),
 #   - idle memory of the listener and memory per open session.
 # Prints the numbers and ratios (egs relative to sshd).
 #
-# Needs: a release build (built here), openssh-server (/usr/sbin/sshd), run as root.
-# Usage: bench/ssh-vs-openssh.sh [SIZE_MIB] [LATENCY_ROUNDS]
+# Measures the shipped form: the static musl release binary (scripts/build-release).
+# Needs: openssh-server (/usr/sbin/sshd), musl-tools, run as root.
+# Usage: bench/ssh-vs-openssh.sh [SIZE_MIB] [LATENCY_ROUNDS] [TRANSFER_ROUNDS]
 set -euo pipefail
 size_mib=${1:-1024}
 rounds=${2:-20}
+transfer_rounds=${3:-3}
 cipher=${EGS_BENCH_CIPHER:-aes256-gcm@openssh.com}
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ -x /usr/sbin/sshd ] || { echo "openssh-server is not installed (apt-get install openssh-server)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "run as root: sshd needs it, and EGS sessions run as root" >&2; exit 2; }
-cargo build --release -q -p egs-service --manifest-path "$root/Cargo.toml"
-egs=$root/target/release/egs-service
+"$root/scripts/build-release" > /dev/null
+egs=$root/target/x86_64-unknown-linux-musl/release/egs-service
 work=$(mktemp -d /var/tmp/egs-ssh-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -74,6 +78,9 @@ CFG
 ssh_to() { ssh -F "$work/ssh_config" "$@"; }
 now() { date +%s%N; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU time (ms) of a process, its threads and its reaped children (USER_HZ = 100).
+cpu_ms() { awk '{print ($14 + $15 + $16 + $17) * 10}' "/proc/$1/stat"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 # sshd forks a process (two, with privilege separation) per connection: count them all.
 tree_rss_kib() {
   local total=0 p
@@ -83,22 +90,35 @@ tree_rss_kib() {
   echo "$total"
 }
 
-declare -A up down lat idle per_session
+declare -A up down upc downc lat idle per_session
 idle[egs]=$(tree_rss_kib "$egs_pid"); idle[sshd]=$(tree_rss_kib "$sshd_pid")
 
 echo "creating a ${size_mib} MiB file ..."
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/payload"
 sum=$(sha256sum < "$work/payload")
-for target in sshd egs; do   # the payload is in the page cache for both
-  rm -f "$work/uploaded" "$work/downloaded"
-  ssh_to "$target" true   # warm-up
-  t0=$(now)
-  sftp -q -F "$work/ssh_config" -b <(echo "put $work/payload $work/uploaded") "$target" >/dev/null
-  t1=$(now)
-  sftp -q -F "$work/ssh_config" -b <(echo "get $work/uploaded $work/downloaded") "$target" >/dev/null
-  t2=$(now)
-  [ "$(sha256sum < "$work/downloaded")" = "$sum" ] || { echo "$target: the download differs" >&2; exit 1; }
-  up[$target]=$(( (t1 - t0) / 1000000 )); down[$target]=$(( (t2 - t1) / 1000000 ))
+declare -A ups downs upcpu downcpu
+for ((r = 1; r <= transfer_rounds; r++)); do
+  for target in sshd egs; do   # the payload is in the page cache for both
+    server=$([ "$target" = egs ] && echo "$egs_pid" || echo "$sshd_pid")
+    rm -f "$work/uploaded" "$work/downloaded"
+    ssh_to "$target" true   # warm-up
+    c0=$(cpu_ms "$server"); t0=$(now)
+    sftp -q -F "$work/ssh_config" -b <(echo "put $work/payload $work/uploaded") "$target" >/dev/null
+    t1=$(now); sleep 0.2; c1=$(cpu_ms "$server"); t1b=$(now)
+    sftp -q -F "$work/ssh_config" -b <(echo "get $work/uploaded $work/downloaded") "$target" >/dev/null
+    t2=$(now); sleep 0.2; c2=$(cpu_ms "$server")
+    [ "$(sha256sum < "$work/downloaded")" = "$sum" ] || { echo "$target: the download differs" >&2; exit 1; }
+    ups[$target]+=" $(( (t1 - t0) / 1000000 ))"; downs[$target]+=" $(( (t2 - t1b) / 1000000 ))"
+    upcpu[$target]+=" $((c1 - c0))"; downcpu[$target]+=" $((c2 - c1))"
+  done
+done
+for target in sshd egs; do
+  # shellcheck disable=SC2086
+  up[$target]=$(median ${ups[$target]}); down[$target]=$(median ${downs[$target]})
+  # shellcheck disable=SC2086
+  upc[$target]=$(median ${upcpu[$target]}); downc[$target]=$(median ${downcpu[$target]})
+done
+for target in sshd egs; do
   t0=$(now)
   for _ in $(seq "$rounds"); do ssh_to "$target" true; done
   t1=$(now)
@@ -116,10 +136,13 @@ done
 mib_s() { awk -v ms="$1" -v mib="$size_mib" 'BEGIN { printf "%.0f MiB/s", mib / (ms / 1000) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
-echo "cipher $cipher, ${size_mib} MiB, $rounds connections, OpenSSH $(ssh -V 2>&1 | cut -d, -f1)"
+echo "cipher $cipher, ${size_mib} MiB (median of $transfer_rounds rounds), $rounds connections, OpenSSH $(ssh -V 2>&1 | cut -d, -f1)"
 printf '%-34s %16s %16s %s\n' "" "egs-service" "sshd" "egs/sshd"
 printf '%-34s %16s %16s %sx time\n' "sftp upload" "$(mib_s "${up[egs]}")" "$(mib_s "${up[sshd]}")" "$(ratio "${up[egs]}" "${up[sshd]}")"
 printf '%-34s %16s %16s %sx time\n' "sftp download" "$(mib_s "${down[egs]}")" "$(mib_s "${down[sshd]}")" "$(ratio "${down[egs]}" "${down[sshd]}")"
+cpu_gib() { awk -v ms="$1" -v mib="$size_mib" 'BEGIN { printf "%.2f s/GiB", ms / 1000 / (mib / 1024) }'; }
+printf '%-34s %16s %16s %sx\n' "server CPU, upload" "$(cpu_gib "${upc[egs]}")" "$(cpu_gib "${upc[sshd]}")" "$(ratio "${upc[egs]}" "${upc[sshd]}")"
+printf '%-34s %16s %16s %sx\n' "server CPU, download" "$(cpu_gib "${downc[egs]}")" "$(cpu_gib "${downc[sshd]}")" "$(ratio "${downc[egs]}" "${downc[sshd]}")"
 printf '%-34s %13s µs %13s µs %sx\n' "connect + first command (ssh true)" "${lat[egs]}" "${lat[sshd]}" "$(ratio "${lat[egs]}" "${lat[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "idle listener memory" "${idle[egs]}" "${idle[sshd]}" "$(ratio "${idle[egs]}" "${idle[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "memory per open session" "${per_session[egs]}" "${per_session[sshd]}" "$(ratio "${per_session[egs]}" "${per_session[sshd]}")"

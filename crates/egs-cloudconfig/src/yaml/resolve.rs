@@ -82,9 +82,15 @@ fn pattern(re: &str) -> Regex {
     Regex::new(re).expect("built-in pattern compiles")
 }
 
-static BOOL: LazyLock<Regex> = LazyLock::new(|| {
-    pattern(r"\A(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)\z")
-});
+/// PyYAML's bool words (`yes|Yes|YES|no|…|off|Off|OFF`): a fixed set, no pattern needed.
+fn is_bool_word(text: &str) -> bool {
+    matches!(
+        text,
+        "yes" | "Yes" | "YES" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false"
+            | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+    )
+}
+
 static FLOAT: LazyLock<Regex> = LazyLock::new(|| {
     pattern(
         r"\A(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\z",
@@ -95,7 +101,6 @@ static INT: LazyLock<Regex> = LazyLock::new(|| {
         r"\A(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)\z",
     )
 });
-static NULL: LazyLock<Regex> = LazyLock::new(|| pattern(r"\A(?:~|null|Null|NULL|)\z"));
 static TIMESTAMP_IMPLICIT: LazyLock<Regex> = LazyLock::new(|| {
     pattern(
         r"\A(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)\z",
@@ -111,20 +116,22 @@ static TIMESTAMP_PARTS: LazyLock<Regex> = LazyLock::new(|| {
 pub(crate) fn resolve_plain(text: &str) -> CoreTag {
     // PyYAML picks candidate resolvers by first character; trying them in registration
     // order (bool, float, int, merge, null, timestamp, value) gives the same answer.
+    // The numeric patterns are compiled only for text that can match them (most plain
+    // scalars are words: compiling PyYAML's patterns was most of a small `validate`).
+    let numeric = |first: &[u8]| text.as_bytes().first().is_some_and(|b| first.contains(b));
     if text.is_empty() {
-        return CoreTag::Null;
-    }
-    if BOOL.is_match(text) {
+        CoreTag::Null
+    } else if is_bool_word(text) {
         CoreTag::Bool
-    } else if FLOAT.is_match(text) {
+    } else if numeric(b"-+0123456789.") && FLOAT.is_match(text) {
         CoreTag::Float
-    } else if INT.is_match(text) {
+    } else if numeric(b"-+0123456789") && INT.is_match(text) {
         CoreTag::Int
     } else if text == "<<" {
         CoreTag::Merge
-    } else if NULL.is_match(text) {
+    } else if matches!(text, "~" | "null" | "Null" | "NULL") {
         CoreTag::Null
-    } else if TIMESTAMP_IMPLICIT.is_match(text) {
+    } else if numeric(b"0123456789") && TIMESTAMP_IMPLICIT.is_match(text) {
         CoreTag::Timestamp
     } else if text == "=" {
         CoreTag::Value
