@@ -5,7 +5,10 @@
 #     (median), with the server side's CPU time per GiB (the daemon's own, or sshd's whole
 #     connection tree: the per-connection sshd and sftp-server, reaped into the listener),
 #   - connection-to-first-command latency (`ssh host true`, repeated),
-#   - idle memory of the listener and memory per open session.
+#   - idle memory of the listener and memory per open session,
+#   - egs-tool's own upload/download of the same file to the daemon,
+#   - a tree of 2000 small files (4 KiB each, 20 directories) up and down: egs-tool
+#     upload-directory / download-directory to the daemon vs `rsync -a` and `scp -r` to sshd.
 # Prints the numbers and ratios (egs relative to sshd).
 #
 # Measures the shipped form: the static musl release binary (scripts/build-release).
@@ -21,6 +24,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root: sshd needs it, and EGS sessions run as root" >&2; exit 2; }
 "$root/scripts/build-release" > /dev/null
 egs=$root/target/x86_64-unknown-linux-musl/release/egs-service
+tool=$root/target/x86_64-unknown-linux-musl/release/egs-tool
 work=$(mktemp -d /var/tmp/egs-ssh-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -112,11 +116,59 @@ for ((r = 1; r <= transfer_rounds; r++)); do
     upcpu[$target]+=" $((c1 - c0))"; downcpu[$target]+=" $((c2 - c1))"
   done
 done
-for target in sshd egs; do
+# egs-tool to the daemon, the same file, with the same client key.
+export EGS_TOOL_HOME=$work/tool
+mkdir -p "$EGS_TOOL_HOME/private"
+cp "$work/client" "$EGS_TOOL_HOME/private/id_egs"
+cp "$work/client.pub" "$EGS_TOOL_HOME/private/id_egs.pub"
+for ((r = 1; r <= transfer_rounds; r++)); do
+  rm -f "$work/uploaded" "$work/downloaded"
+  t0=$(now)
+  "$tool" upload-file "tcp:127.0.0.1:$egs_port" "$work/payload" "$work/uploaded" >/dev/null
+  t1=$(now)
+  "$tool" download-file "tcp:127.0.0.1:$egs_port" "$work/uploaded" "$work/downloaded" >/dev/null
+  t2=$(now)
+  [ "$(sha256sum < "$work/downloaded")" = "$sum" ] || { echo "egs-tool: the download differs" >&2; exit 1; }
+  ups[tool]+=" $(( (t1 - t0) / 1000000 ))"; downs[tool]+=" $(( (t2 - t1) / 1000000 ))"
+done
+rm -f "$work/uploaded" "$work/downloaded"
+
+# 2000 small files in 20 directories, up and down.
+for d in $(seq -w 1 20); do
+  mkdir -p "$work/tree/d$d"
+  for f in $(seq -w 1 100); do head -c 4096 /dev/urandom > "$work/tree/d$d/f$f"; done
+done
+tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum); }
+want=$(tree_sum "$work/tree")
+declare -A tree_up tree_down
+tree_round() { # name upload-command download-command
+  rm -rf "$work/tree.up" "$work/tree.down"
+  local t0 t1 t2
+  t0=$(now); eval "$2" >/dev/null 2>&1; t1=$(now); eval "$3" >/dev/null 2>&1; t2=$(now)
+  [ "$(tree_sum "$work/tree.up")" = "$want" ] || { echo "$1: the uploaded tree differs" >&2; exit 1; }
+  [ "$(tree_sum "$work/tree.down")" = "$want" ] || { echo "$1: the downloaded tree differs" >&2; exit 1; }
+  tree_up[$1]+=" $(( (t1 - t0) / 1000000 ))"; tree_down[$1]+=" $(( (t2 - t1) / 1000000 ))"
+}
+rsh="ssh -F $work/ssh_config"
+for ((r = 1; r <= transfer_rounds; r++)); do
+  tree_round egs-tool "'$tool' upload-directory tcp:127.0.0.1:$egs_port '$work/tree' '$work/tree.up' --recursive" \
+    "'$tool' download-directory tcp:127.0.0.1:$egs_port '$work/tree.up' '$work/tree.down' --recursive"
+  tree_round rsync "rsync -a -e '$rsh' '$work/tree/' 'sshd:$work/tree.up/'" \
+    "rsync -a -e '$rsh' 'sshd:$work/tree.up/' '$work/tree.down/'"
+  tree_round scp "scp -q -r -F '$work/ssh_config' '$work/tree' 'sshd:$work/tree.up'" \
+    "scp -q -r -F '$work/ssh_config' 'sshd:$work/tree.up' '$work/tree.down'"
+done
+
+for target in sshd egs tool; do
   # shellcheck disable=SC2086
   up[$target]=$(median ${ups[$target]}); down[$target]=$(median ${downs[$target]})
   # shellcheck disable=SC2086
-  upc[$target]=$(median ${upcpu[$target]}); downc[$target]=$(median ${downcpu[$target]})
+  [ "$target" = tool ] || upc[$target]=$(median ${upcpu[$target]})
+  [ "$target" = tool ] || downc[$target]=$(median ${downcpu[$target]})
+done
+for name in egs-tool rsync scp; do
+  # shellcheck disable=SC2086
+  tree_up[$name]=$(median ${tree_up[$name]}); tree_down[$name]=$(median ${tree_down[$name]})
 done
 for target in sshd egs; do
   t0=$(now)
@@ -146,3 +198,12 @@ printf '%-34s %16s %16s %sx\n' "server CPU, download" "$(cpu_gib "${downc[egs]}"
 printf '%-34s %13s µs %13s µs %sx\n' "connect + first command (ssh true)" "${lat[egs]}" "${lat[sshd]}" "$(ratio "${lat[egs]}" "${lat[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "idle listener memory" "${idle[egs]}" "${idle[sshd]}" "$(ratio "${idle[egs]}" "${idle[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "memory per open session" "${per_session[egs]}" "${per_session[sshd]}" "$(ratio "${per_session[egs]}" "${per_session[sshd]}")"
+echo
+printf '%-34s %16s %16s %s\n' "" "egs-tool→egs" "sftp→sshd" "egs-tool/sftp"
+printf '%-34s %16s %16s %sx time\n' "file upload" "$(mib_s "${up[tool]}")" "$(mib_s "${up[sshd]}")" "$(ratio "${up[tool]}" "${up[sshd]}")"
+printf '%-34s %16s %16s %sx time\n' "file download" "$(mib_s "${down[tool]}")" "$(mib_s "${down[sshd]}")" "$(ratio "${down[tool]}" "${down[sshd]}")"
+echo
+echo "2000 files of 4 KiB in 20 directories (median of $transfer_rounds rounds)"
+printf '%-34s %12s %12s %12s %s\n' "" "egs-tool" "rsync -a" "scp -r" "egs-tool/rsync"
+printf '%-34s %9s ms %9s ms %9s ms %sx time\n' "upload" "${tree_up[egs-tool]}" "${tree_up[rsync]}" "${tree_up[scp]}" "$(ratio "${tree_up[egs-tool]}" "${tree_up[rsync]}")"
+printf '%-34s %9s ms %9s ms %9s ms %sx time\n' "download" "${tree_down[egs-tool]}" "${tree_down[rsync]}" "${tree_down[scp]}" "$(ratio "${tree_down[egs-tool]}" "${tree_down[rsync]}")"

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use russh::client::{Handle, Msg};
 pub use russh::keys::PrivateKey;
 use russh::keys::PrivateKeyWithHashAlg;
@@ -224,11 +225,27 @@ impl Sftp {
         overwrite: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
+        self.upload_one(source, target, overwrite, false, &mut |done, total| {
+            progress(done, total)
+        })
+        .await
+    }
+
+    /// One upload; `absent`: the target's directory was just created, so nothing needs
+    /// checking or replacing (a round trip saved per file of a new tree).
+    async fn upload_one(
+        &self,
+        source: &Path,
+        target: &str,
+        overwrite: bool,
+        absent: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, ClientError> {
         let mut file = tokio::fs::File::open(source)
             .await
             .map_err(|e| ClientError::Missing(format!("{}: {e}", source.display())))?;
         let total = file.metadata().await.map_err(other)?.len();
-        if !overwrite && self.exists(target).await {
+        if !absent && !overwrite && self.exists(target).await {
             return Err(ClientError::Exists(format!(
                 "{target} exists in the guest (use --overwrite to replace it)"
             )));
@@ -255,7 +272,7 @@ impl Sftp {
         }
         remote.shutdown().await.map_err(other)?;
         drop(remote);
-        if overwrite && self.exists(target).await {
+        if !absent && overwrite && self.exists(target).await {
             self.session.remove_file(target).await.map_err(other)?;
         }
         self.session
@@ -273,19 +290,37 @@ impl Sftp {
         overwrite: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
+        self.download_one(source, target, overwrite, None, &mut |done, total| {
+            progress(done, total)
+        })
+        .await
+    }
+
+    /// One download; `size`: the file's size when a listing already said it.
+    async fn download_one(
+        &self,
+        source: &str,
+        target: &Path,
+        overwrite: bool,
+        size: Option<u64>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, ClientError> {
         if !overwrite && std::fs::symlink_metadata(target).is_ok() {
             return Err(ClientError::Exists(format!(
                 "{} exists (use --overwrite to replace it)",
                 target.display()
             )));
         }
-        let total = self
-            .session
-            .metadata(source)
-            .await
-            .map_err(|e| remote_missing(source, e))?
-            .size
-            .unwrap_or(0);
+        let total = match size {
+            Some(size) => size,
+            None => self
+                .session
+                .metadata(source)
+                .await
+                .map_err(|e| remote_missing(source, e))?
+                .size
+                .unwrap_or(0),
+        };
         let mut remote = self
             .session
             .open(source)
@@ -330,7 +365,9 @@ impl Sftp {
     }
 
     /// Uploads the local directory `source` as `target`: files, empty directories and
-    /// symbolic links (as links); subdirectories only when `recursive`.
+    /// symbolic links (as links); subdirectories only when `recursive`. The tree is walked
+    /// first, directories are created ahead, then the files go up [`IN_FLIGHT`] at a time
+    /// (each still to a temporary name, renamed when complete).
     pub async fn upload_tree(
         &self,
         source: &Path,
@@ -345,56 +382,78 @@ impl Sftp {
                 source.display()
             )));
         }
-        if !self.exists(target).await {
-            self.session
-                .create_dir(target)
-                .await
-                .map_err(|e| remote_missing(target, e))?;
-        }
-        let mut done = 0;
-        let mut entries: Vec<_> = std::fs::read_dir(source)
-            .map_err(|e| other(format!("{}: {e}", source.display())))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let (local, remote) = (
-                entry.path(),
-                format!("{}/{name}", target.trim_end_matches('/')),
-            );
-            let kind = entry.file_type().map_err(other)?;
-            if kind.is_symlink() {
-                let link = std::fs::read_link(&local).map_err(other)?;
-                if self.exists(&remote).await {
-                    if !overwrite {
-                        continue;
-                    }
-                    self.session.remove_file(&remote).await.map_err(other)?;
-                }
-                self.session
-                    .symlink(link.to_string_lossy(), remote.as_str())
-                    .await
-                    .map_err(|e| other(format!("{remote}: {e}")))?;
-            } else if kind.is_dir() {
-                if recursive {
-                    done +=
-                        Box::pin(self.upload_tree(&local, &remote, overwrite, recursive, progress))
-                            .await?;
-                }
+        let tree = local_tree(source, recursive)?;
+        let join = |relative: &str| {
+            let base = target.trim_end_matches('/');
+            if relative.is_empty() {
+                base.to_string()
             } else {
-                match self.upload_file(&local, &remote, overwrite, progress).await {
-                    Ok(n) => done += n,
-                    Err(ClientError::Exists(m)) => eprintln!("warning: {m}; skipped"),
-                    Err(e) => return Err(e),
-                }
+                format!("{base}/{relative}")
+            }
+        };
+        // Directories in pre-order; one created by us holds nothing yet.
+        let mut fresh = std::collections::HashSet::new();
+        for dir in std::iter::once(String::new()).chain(tree.dirs.iter().cloned()) {
+            let parent_fresh = !dir.is_empty() && fresh.contains(parent(&dir));
+            let remote = join(&dir);
+            if parent_fresh || !self.exists(&remote).await {
+                self.session
+                    .create_dir(&remote)
+                    .await
+                    .map_err(|e| remote_missing(&remote, e))?;
+                fresh.insert(dir);
             }
         }
-        Ok(done)
+        let total: u64 = tree.files.iter().map(|(_, size)| size).sum();
+        let done = std::cell::Cell::new(0u64);
+        let progress = std::cell::RefCell::new(progress);
+        let uploads = tree.files.iter().map(|(relative, _)| {
+            let (local, remote) = (source.join(relative), join(relative));
+            let absent = fresh.contains(parent(relative));
+            let (done, progress) = (&done, &progress);
+            async move {
+                let mut last = 0;
+                let result = self
+                    .upload_one(&local, &remote, overwrite, absent, &mut |n, _| {
+                        done.set(done.get() + n - last);
+                        last = n;
+                        (progress.borrow_mut())(done.get(), total);
+                    })
+                    .await;
+                match result {
+                    Err(ClientError::Exists(m)) => {
+                        eprintln!("warning: {m}; skipped");
+                        Ok(0)
+                    }
+                    other => other,
+                }
+            }
+        });
+        let mut uploads = futures_util::stream::iter(uploads).buffer_unordered(IN_FLIGHT);
+        let mut sent = 0;
+        while let Some(result) = uploads.next().await {
+            sent += result?;
+        }
+        drop(uploads);
+        for (relative, link) in &tree.links {
+            let remote = join(relative);
+            if !fresh.contains(parent(relative)) && self.exists(&remote).await {
+                if !overwrite {
+                    continue;
+                }
+                self.session.remove_file(&remote).await.map_err(other)?;
+            }
+            self.session
+                .symlink(link.to_string_lossy(), remote.as_str())
+                .await
+                .map_err(|e| other(format!("{remote}: {e}")))?;
+        }
+        Ok(sent)
     }
 
     /// Downloads the guest's directory `source` as the local `target` (see
-    /// [`Sftp::upload_tree`]).
+    /// [`Sftp::upload_tree`]): listed first, local directories made, then the files come
+    /// down [`IN_FLIGHT`] at a time, their sizes taken from the listings.
     pub async fn download_tree(
         &self,
         source: &str,
@@ -403,52 +462,144 @@ impl Sftp {
         recursive: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
-        let listing = self
-            .session
-            .read_dir(source)
-            .await
-            .map_err(|e| remote_missing(source, e))?;
-        std::fs::create_dir_all(target).map_err(|e| other(format!("{}: {e}", target.display())))?;
-        let mut entries: Vec<_> = listing.collect();
-        entries.sort_by_key(|e| e.file_name());
-        let mut done = 0;
-        for entry in entries {
-            let name = entry.file_name();
-            if name == "." || name == ".." {
-                continue;
-            }
-            let remote = format!("{}/{name}", source.trim_end_matches('/'));
-            let local: PathBuf = target.join(&name);
-            let kind = entry.file_type();
-            if kind.is_symlink() {
-                let link = self.session.read_link(&remote).await.map_err(other)?;
-                if std::fs::symlink_metadata(&local).is_ok() {
-                    if !overwrite {
-                        continue;
+        let mut files = Vec::new();
+        let mut links = Vec::new();
+        let mut pending = vec![(
+            source.trim_end_matches('/').to_string(),
+            target.to_path_buf(),
+        )];
+        while let Some((remote_dir, local_dir)) = pending.pop() {
+            let listing = self
+                .session
+                .read_dir(&remote_dir)
+                .await
+                .map_err(|e| remote_missing(&remote_dir, e))?;
+            std::fs::create_dir_all(&local_dir)
+                .map_err(|e| other(format!("{}: {e}", local_dir.display())))?;
+            let mut entries: Vec<_> = listing.collect();
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let name = entry.file_name();
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let remote = format!("{remote_dir}/{name}");
+                let local = local_dir.join(&name);
+                let kind = entry.file_type();
+                if kind.is_symlink() {
+                    links.push((remote, local));
+                } else if kind.is_dir() {
+                    if recursive {
+                        pending.push((remote, local));
                     }
-                    std::fs::remove_file(&local).map_err(other)?;
-                }
-                egs_sys::fs::symlink(std::path::Path::new(&link), &local).map_err(other)?;
-            } else if kind.is_dir() {
-                if recursive {
-                    done += Box::pin(
-                        self.download_tree(&remote, &local, overwrite, recursive, progress),
-                    )
-                    .await?;
-                }
-            } else {
-                match self
-                    .download_file(&remote, &local, overwrite, progress)
-                    .await
-                {
-                    Ok(n) => done += n,
-                    Err(ClientError::Exists(m)) => eprintln!("warning: {m}; skipped"),
-                    Err(e) => return Err(e),
+                } else {
+                    files.push((remote, local, entry.metadata().size.unwrap_or(0)));
                 }
             }
         }
-        Ok(done)
+        let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+        let done = std::cell::Cell::new(0u64);
+        let progress = std::cell::RefCell::new(progress);
+        let downloads = files.iter().map(|(remote, local, size)| {
+            let (done, progress) = (&done, &progress);
+            async move {
+                let mut last = 0;
+                let result = self
+                    .download_one(remote, local, overwrite, Some(*size), &mut |n, _| {
+                        done.set(done.get() + n - last);
+                        last = n;
+                        (progress.borrow_mut())(done.get(), total);
+                    })
+                    .await;
+                match result {
+                    Err(ClientError::Exists(m)) => {
+                        eprintln!("warning: {m}; skipped");
+                        Ok(0)
+                    }
+                    other => other,
+                }
+            }
+        });
+        let mut downloads = futures_util::stream::iter(downloads).buffer_unordered(IN_FLIGHT);
+        let mut received = 0;
+        while let Some(result) = downloads.next().await {
+            received += result?;
+        }
+        drop(downloads);
+        for (remote, local) in links {
+            let link = self.session.read_link(&remote).await.map_err(other)?;
+            if std::fs::symlink_metadata(&local).is_ok() {
+                if !overwrite {
+                    continue;
+                }
+                std::fs::remove_file(&local).map_err(other)?;
+            }
+            egs_sys::fs::symlink(std::path::Path::new(&link), &local).map_err(other)?;
+        }
+        Ok(received)
     }
+}
+
+/// Files transferred at once by the tree commands: enough to keep the channel busy with
+/// small files (per-file round trips, not bytes, dominate those).
+const IN_FLIGHT: usize = 32;
+
+/// The directory part of a tree-relative path (`""` at the top).
+fn parent(relative: &str) -> &str {
+    relative.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+/// A local tree as the upload sends it: paths relative to its root with `/`.
+struct LocalTree {
+    /// Subdirectories, parents before children.
+    dirs: Vec<String>,
+    /// Regular files (anything that is not a directory or link) with their sizes.
+    files: Vec<(String, u64)>,
+    /// Symbolic links and what they point to.
+    links: Vec<(String, PathBuf)>,
+}
+
+/// Walks `root` (subdirectories only when `recursive`), names sorted per directory.
+fn local_tree(root: &Path, recursive: bool) -> Result<LocalTree, ClientError> {
+    let mut tree = LocalTree {
+        dirs: Vec::new(),
+        files: Vec::new(),
+        links: Vec::new(),
+    };
+    let mut pending = vec![String::new()];
+    while let Some(relative) = pending.pop() {
+        let dir = root.join(&relative);
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| other(format!("{}: {e}", dir.display())))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if relative.is_empty() {
+                name
+            } else {
+                format!("{relative}/{name}")
+            };
+            let kind = entry.file_type().map_err(other)?;
+            if kind.is_symlink() {
+                let link = std::fs::read_link(entry.path()).map_err(other)?;
+                tree.links.push((path, link));
+            } else if kind.is_dir() {
+                if recursive {
+                    tree.dirs.push(path.clone());
+                    subdirs.push(path);
+                }
+            } else {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                tree.files.push((path, size));
+            }
+        }
+        // Depth first in name order, so parents always come before their children.
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok(tree)
 }
 
 #[cfg(test)]
