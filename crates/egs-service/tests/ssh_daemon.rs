@@ -371,6 +371,24 @@ fn exec_over_a_unix_socket_with_status_keys_and_readiness() {
 fn exec_over_loopback_tcp_and_non_loopback_is_refused() {
     let server = start("tcp:127.0.0.1:0", "");
     exercise(&server);
+    // Each AEAD cipher an OpenSSH client may insist on (the generated configs list
+    // aes128-gcm first) is served.
+    for cipher in [
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+    ] {
+        let (code, out, err) = server.ssh(
+            "client",
+            &["-o", &format!("Ciphers={cipher}"), "-v", "vm", "echo ok"],
+            b"",
+        );
+        assert_eq!((code, out.as_slice()), (0, &b"ok\n"[..]), "{cipher}: {err}");
+        assert!(
+            err.contains(&format!("cipher: {cipher}")),
+            "{cipher}: {err}"
+        );
+    }
     let out = Command::new(common::binary("egs-service"))
         .args([
             "--listen",

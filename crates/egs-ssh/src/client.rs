@@ -107,6 +107,15 @@ pub async fn connect_stream(
 ) -> Result<Guest, ClientError> {
     let config = Arc::new(russh::client::Config {
         window_size: 8 * 1024 * 1024,
+        // AES-GCM first: with AES instructions it moves bytes faster than ChaCha20.
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(&[
+                russh::cipher::AES_128_GCM,
+                russh::cipher::AES_256_GCM,
+                russh::cipher::CHACHA20_POLY1305,
+            ]),
+            ..Default::default()
+        },
         ..Default::default()
     });
     let mut handle = russh::client::connect_stream(config, stream, AcceptAny)

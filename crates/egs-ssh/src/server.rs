@@ -101,6 +101,17 @@ pub struct Settings {
     pub limits: Limits,
 }
 
+/// The ciphers offered: russh's defaults plus `aes128-gcm@openssh.com`, which the
+/// original's ssh config lists first and OpenSSH clients take when told to.
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_128_GCM,
+    russh::cipher::AES_256_GCM,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
 /// russh's configuration for EGS.
 pub fn config(settings: &Settings) -> russh::server::Config {
     russh::server::Config {
@@ -132,6 +143,7 @@ pub fn config(settings: &Settings) -> russh::server::Config {
                     hash: Some(HashAlg::Sha256),
                 },
             ]),
+            cipher: std::borrow::Cow::Borrowed(CIPHERS),
             compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE]),
             ..Preferred::DEFAULT
         },
