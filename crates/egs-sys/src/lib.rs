@@ -10,6 +10,7 @@ pub const WINDOWS: bool = cfg!(windows);
 
 pub mod accounts;
 pub mod adapters;
+mod alloc;
 pub mod boot;
 pub mod dpapi;
 pub mod eventlog;
