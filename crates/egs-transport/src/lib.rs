@@ -332,6 +332,8 @@ impl Listener {
             Listener::Unix(l, path) => Ok((l.accept().await?, format!("unix:{}", path.display()))),
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
+                // As on the connecting side: no Nagle delay on SSH's small packets.
+                s.set_nodelay(true)?;
                 Ok((Box::new(s), format!("tcp:{peer}")))
             }
             Listener::Vm(l) => l.accept().await,
@@ -356,7 +358,13 @@ const MAX_HANDSHAKE_LINE: u64 = 64;
 pub async fn connect(endpoint: &Endpoint) -> std::io::Result<BoxStream> {
     match endpoint {
         Endpoint::Unix(path) => sys::connect_local(path).await,
-        Endpoint::Tcp(addr) => Ok(Box::new(tokio::net::TcpStream::connect(addr).await?)),
+        Endpoint::Tcp(addr) => {
+            // SSH's small packets (SFTP requests, acknowledgements) must not wait for
+            // Nagle's algorithm: it stalled many-small-file transfers by a delayed ACK each.
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream))
+        }
         Endpoint::Vsock { cid, port } => sys::connect_vm(*cid, *port).await,
         Endpoint::HyperV { vm_id, service_id } => sys::connect_hyperv(*vm_id, *service_id).await,
         Endpoint::Firecracker { socket, port } => {
