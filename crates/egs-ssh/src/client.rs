@@ -413,37 +413,17 @@ impl Sftp {
                 fresh.insert(dir);
             }
         }
-        let total: u64 = tree.files.iter().map(|(_, size)| size).sum();
-        let done = std::cell::Cell::new(0u64);
-        let progress = std::cell::RefCell::new(progress);
+        let tally = Tally::new(tree.files.iter().map(|(_, size)| size).sum(), progress);
         let uploads = tree.files.iter().map(|(relative, _)| {
             let (local, remote) = (source.join(relative), join(relative));
             let absent = fresh.contains(parent(relative));
-            let (done, progress) = (&done, &progress);
+            let tally = &tally;
             async move {
-                let mut last = 0;
-                let result = self
-                    .upload_one(&local, &remote, overwrite, absent, &mut |n, _| {
-                        done.set(done.get() + n - last);
-                        last = n;
-                        (progress.borrow_mut())(done.get(), total);
-                    })
-                    .await;
-                match result {
-                    Err(ClientError::Exists(m)) => {
-                        eprintln!("warning: {m}; skipped");
-                        Ok(0)
-                    }
-                    other => other,
-                }
+                self.upload_one(&local, &remote, overwrite, absent, &mut tally.file())
+                    .await
             }
         });
-        let mut uploads = futures_util::stream::iter(uploads).buffer_unordered(IN_FLIGHT);
-        let mut sent = 0;
-        while let Some(result) = uploads.next().await {
-            sent += result?;
-        }
-        drop(uploads);
+        let sent = pipelined(uploads).await?;
         for (relative, link) in &tree.links {
             let remote = join(relative);
             if !fresh.contains(parent(relative)) && self.exists(&remote).await {
@@ -506,35 +486,15 @@ impl Sftp {
                 }
             }
         }
-        let total: u64 = files.iter().map(|(_, _, size)| size).sum();
-        let done = std::cell::Cell::new(0u64);
-        let progress = std::cell::RefCell::new(progress);
+        let tally = Tally::new(files.iter().map(|(_, _, size)| size).sum(), progress);
         let downloads = files.iter().map(|(remote, local, size)| {
-            let (done, progress) = (&done, &progress);
+            let tally = &tally;
             async move {
-                let mut last = 0;
-                let result = self
-                    .download_one(remote, local, overwrite, Some(*size), &mut |n, _| {
-                        done.set(done.get() + n - last);
-                        last = n;
-                        (progress.borrow_mut())(done.get(), total);
-                    })
-                    .await;
-                match result {
-                    Err(ClientError::Exists(m)) => {
-                        eprintln!("warning: {m}; skipped");
-                        Ok(0)
-                    }
-                    other => other,
-                }
+                self.download_one(remote, local, overwrite, Some(*size), &mut tally.file())
+                    .await
             }
         });
-        let mut downloads = futures_util::stream::iter(downloads).buffer_unordered(IN_FLIGHT);
-        let mut received = 0;
-        while let Some(result) = downloads.next().await {
-            received += result?;
-        }
-        drop(downloads);
+        let received = pipelined(downloads).await?;
         for (remote, local) in links {
             let link = self.session.read_link(&remote).await.map_err(other)?;
             if std::fs::symlink_metadata(&local).is_ok() {
@@ -552,6 +512,52 @@ impl Sftp {
 /// Files transferred at once by the tree commands: enough to keep the channel busy with
 /// small files (per-file round trips, not bytes, dominate those).
 const IN_FLIGHT: usize = 32;
+
+/// Runs a tree's file transfers [`IN_FLIGHT`] at a time: the bytes moved, or the first
+/// error (a target that exists without `--overwrite` is a warning and skipped).
+async fn pipelined(
+    transfers: impl Iterator<Item = impl std::future::Future<Output = Result<u64, ClientError>>>,
+) -> Result<u64, ClientError> {
+    let mut running = futures_util::stream::iter(transfers).buffer_unordered(IN_FLIGHT);
+    let mut moved = 0;
+    while let Some(result) = running.next().await {
+        moved += match result {
+            Err(ClientError::Exists(m)) => {
+                eprintln!("warning: {m}; skipped");
+                0
+            }
+            other => other?,
+        };
+    }
+    Ok(moved)
+}
+
+/// The progress of a whole tree, fed by the files transferred at once.
+struct Tally<'a> {
+    done: std::cell::Cell<u64>,
+    total: u64,
+    progress: std::cell::RefCell<Progress<'a>>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(total: u64, progress: Progress<'a>) -> Tally<'a> {
+        Tally {
+            done: std::cell::Cell::new(0),
+            total,
+            progress: std::cell::RefCell::new(progress),
+        }
+    }
+
+    /// The progress callback of one file: its bytes added to the tree's.
+    fn file(&self) -> impl FnMut(u64, u64) + use<'_, 'a> {
+        let mut last = 0;
+        move |n, _| {
+            self.done.set(self.done.get() + n - last);
+            last = n;
+            (self.progress.borrow_mut())(self.done.get(), self.total);
+        }
+    }
+}
 
 /// The directory part of a tree-relative path (`""` at the top).
 fn parent(relative: &str) -> &str {
