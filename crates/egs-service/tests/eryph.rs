@@ -79,6 +79,8 @@ struct State {
     cut_after: Option<u64>,
     /// Connections relayed to the guest.
     relayed: u32,
+    /// Let every new operation end as Failed (a stopped catlet).
+    fail_operations: bool,
 }
 
 /// Scopes a holder of `scope` passes (eryph's flattened hierarchy, §5.6).
@@ -250,6 +252,11 @@ fn verify_assertion(
 }
 
 fn start_operation(state: &mut State, final_status: &'static str, result: Value) -> Value {
+    let final_status = if state.fail_operations {
+        "Failed"
+    } else {
+        final_status
+    };
     let id = format!("op-{}", state.operations.len() + 1);
     state
         .operations
@@ -907,6 +914,21 @@ fn control_plane_commands_against_the_stand_in() {
         ),
         "{err}"
     );
+    // An operation that fails: eryph's status message, for the control plane and the channel.
+    state.lock().unwrap().fail_operations = true;
+    let (ok, _, err) = tool(h, &["catlet", "set-shell", "c0ffee", "/bin/sh"]);
+    assert!(!ok);
+    assert!(
+        err.contains("Setting the shell failed: The catlet is not running."),
+        "{err}"
+    );
+    let (ok, _, err) = tool(h, &["catlet", "proxy", "c0ffee"]);
+    assert!(!ok);
+    assert!(
+        err.contains("Starting the SSH channel failed: The catlet is not running."),
+        "{err}"
+    );
+    state.lock().unwrap().fail_operations = false;
     // An unknown catlet, and no configuration at all.
     let (ok, _, err) = tool(h, &["catlet", "get-status", "nope"]);
     assert!(!ok && err.contains("the catlet was not found"), "{err}");
