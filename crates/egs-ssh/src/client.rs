@@ -185,7 +185,16 @@ impl Guest {
             .request_subsystem(true, "sftp")
             .await
             .map_err(other)?;
-        let session = SftpSession::new(channel.into_stream())
+        // Bulk transfers keep 4 MiB of writes (and up to 32 reads) in flight, in requests of
+        // 128 KiB: russh-sftp's defaults (16 × 32 KiB) left the channel idle between
+        // acknowledgements. 128 KiB plus headers stays under the 256 KiB packet limit.
+        let config = russh_sftp::client::Config {
+            max_concurrent_reads: 32,
+            max_concurrent_writes: 32,
+            max_write_packet_len: 128 * 1024,
+            ..Default::default()
+        };
+        let session = SftpSession::new_with_config(channel.into_stream(), config)
             .await
             .map_err(|e| ClientError::NotService(format!("SFTP: {e}")))?;
         Ok(Sftp { session })
