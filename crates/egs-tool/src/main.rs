@@ -271,41 +271,40 @@ fn catlet_transfer(kind: Transfer, t: CatletTransfer, recursive: bool) -> Result
 
 /// Runs a `catlet` command; eryph's errors exit with 1.
 fn catlet(command: CatletCommand) -> Result<String, Failure> {
-    let failed = |message: String| Failure { code: 1, message };
-    match command {
+    Ok(match command {
         CatletCommand::AddSshConfig {
             catlet,
             add_key,
             access,
-        } => return eryph::add_ssh_config(&catlet, add_key, &access),
+        } => eryph::add_ssh_config(&catlet, add_key, &access)?,
         CatletCommand::GetClientKey => {
-            return eryph::get_client_key().map(|key| {
-                let _ = write!(std::io::stdout(), "{key}");
-                String::new()
-            })
+            let key = eryph::get_client_key()?;
+            let _ = write!(std::io::stdout(), "{key}");
+            String::new()
         }
         CatletCommand::Proxy { catlet, selectors } => {
-            return eryph::proxy(&catlet, &selectors).map(|()| String::new())
+            eryph::proxy(&catlet, &selectors)?;
+            String::new()
         }
-        CatletCommand::UploadFile(t) => return catlet_transfer(Transfer::UploadFile, t, false),
+        CatletCommand::UploadFile(t) => catlet_transfer(Transfer::UploadFile, t, false)?,
         CatletCommand::UploadDirectory {
             transfer,
             recursive,
-        } => return catlet_transfer(Transfer::UploadDirectory, transfer, recursive),
-        CatletCommand::DownloadFile(t) => return catlet_transfer(Transfer::DownloadFile, t, false),
+        } => catlet_transfer(Transfer::UploadDirectory, transfer, recursive)?,
+        CatletCommand::DownloadFile(t) => catlet_transfer(Transfer::DownloadFile, t, false)?,
         CatletCommand::DownloadDirectory {
             transfer,
             recursive,
-        } => return catlet_transfer(Transfer::DownloadDirectory, transfer, recursive),
+        } => catlet_transfer(Transfer::DownloadDirectory, transfer, recursive)?,
         CatletCommand::GetStatus { catlet, selectors } => {
-            eryph::connect(&selectors)?.get_status(&catlet)
+            eryph::connect(&selectors)?.get_status(&catlet)?
         }
         CatletCommand::SetShell {
             catlet,
             shell,
             args,
             selectors,
-        } => eryph::connect(&selectors)?.set_shell(&catlet, &shell, args.as_deref()),
+        } => eryph::connect(&selectors)?.set_shell(&catlet, &shell, args.as_deref())?,
         CatletCommand::AddKey {
             catlet,
             public_key,
@@ -313,13 +312,12 @@ fn catlet(command: CatletCommand) -> Result<String, Failure> {
             selectors,
         } => {
             let key = eryph::public_key(public_key.as_deref())?;
-            eryph::connect(&selectors)?.add_key(&catlet, &key, ttl.as_deref())
+            eryph::connect(&selectors)?.add_key(&catlet, &key, ttl.as_deref())?
         }
         CatletCommand::RemoveKey { catlet, selectors } => {
-            eryph::connect(&selectors)?.remove_key(&catlet)
+            eryph::connect(&selectors)?.remove_key(&catlet)?
         }
-    }
-    .map_err(failed)
+    })
 }
 
 fn usage(message: String) -> Failure {
