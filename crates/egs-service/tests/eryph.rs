@@ -43,6 +43,9 @@ use rsa::signature::Verifier;
 use serde_json::{json, Value};
 
 const KEY: &str = include_str!("data/eryph-test-client.key");
+/// What egs-tool says when eryph refuses a scope the client does not hold (eryph's words).
+const INVALID_SCOPE: &str =
+    "Could not retrieve an access token: invalid_scope. The specified 'scope' is invalid.";
 
 /// What the stand-in knows and has seen.
 #[derive(Default)]
@@ -908,12 +911,7 @@ fn control_plane_commands_against_the_stand_in() {
         &["catlet", "add-key", "c0ffee", "--public-key", key_arg],
     );
     assert!(!ok);
-    assert!(
-        err.contains(
-            "Could not retrieve an access token: invalid_scope. The specified 'scope' is invalid."
-        ),
-        "{err}"
-    );
+    assert!(err.contains(INVALID_SCOPE), "{err}");
     // An operation that fails: eryph's status message, for the control plane and the channel.
     state.lock().unwrap().fail_operations = true;
     let (ok, _, err) = tool(h, &["catlet", "set-shell", "c0ffee", "/bin/sh"]);
@@ -1255,12 +1253,7 @@ fn ssh_through_the_eryph_channel() {
         &["--client-id", "reader"],
     );
     assert!(!ok);
-    assert!(
-        err.contains(
-            "Could not retrieve an access token: invalid_scope. The specified 'scope' is invalid."
-        ),
-        "{err}"
-    );
+    assert!(err.contains(INVALID_SCOPE), "{err}");
     // A used or stale channel token: eryph accepts the WebSocket and closes it at once.
     state.lock().unwrap().stale_channels = true;
     let (ok, _, err) = tool(

@@ -243,10 +243,8 @@ impl Sftp {
         overwrite: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
-        self.upload_one(source, target, overwrite, false, &mut |done, total| {
-            progress(done, total)
-        })
-        .await
+        self.upload_one(source, target, overwrite, false, progress)
+            .await
     }
 
     /// One upload; `absent`: the target's directory was just created, so nothing needs
@@ -308,10 +306,8 @@ impl Sftp {
         overwrite: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
-        self.download_one(source, target, overwrite, None, &mut |done, total| {
-            progress(done, total)
-        })
-        .await
+        self.download_one(source, target, overwrite, None, progress)
+            .await
     }
 
     /// One download; `size`: the file's size when a listing already said it.
