@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod authorized;
+pub mod channel_io;
 pub mod client;
 pub mod control;
 pub mod forward;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet, Preferred};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -38,9 +38,6 @@ use crate::session::{PtyRequest, SessionChannel};
 use crate::shell;
 use egs_kvp::store::{KvpStore, PoolId};
 use egs_sys::pty;
-
-/// Buffer between the SFTP loop and the channel.
-const SFTP_PIPE: usize = 256 * 1024;
 
 /// The only user name accepted.
 pub const USER: &str = "egs";
@@ -638,17 +635,20 @@ impl russh::server::Handler for Connection {
         let handle = session.handle();
         let home = crate::session::home();
         tokio::spawn(async move {
-            // The SFTP loop runs on one end of a pipe and we carry the channel's bytes to
-            // and from the other, so the channel outlives the loop: its exit status must
-            // follow the last reply and precede the close, or scp (SFTP mode) fails.
-            let (ours, theirs) = tokio::io::duplex(SFTP_PIPE);
+            // The SFTP loop reads and writes the channel's data, but the channel stays
+            // ours: its exit status must follow the last reply and precede the close, or
+            // scp (SFTP mode) fails.
+            let (read_half, write_half) = chan.split();
+            let (stream, loop_ended) =
+                crate::channel_io::ChannelPipe::new(read_half, write_half.make_writer());
             // The loop does blocking file system work (a slow disk, a hung mount): it gets
             // a thread of its own, as OpenSSH gives sftp-server a process, so it can never
             // stall the daemon's workers and other clients.
-            let (done, finished) = tokio::sync::oneshot::channel::<()>();
+            let (thread_alive, thread_ended) = tokio::sync::oneshot::channel::<()>();
             let spawned = std::thread::Builder::new()
                 .name("egs-sftp".into())
                 .spawn(move || {
+                    let _alive = thread_alive;
                     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
@@ -656,8 +656,8 @@ impl russh::server::Handler for Connection {
                         return;
                     };
                     runtime.block_on(async move {
-                        russh_sftp::server::run(theirs, crate::sftp::Sftp::new(home)).await;
-                        let _ = finished.await;
+                        russh_sftp::server::run(stream, crate::sftp::Sftp::new(home)).await;
+                        let _ = loop_ended.await;
                     });
                 });
             if let Err(e) = spawned {
@@ -665,18 +665,7 @@ impl russh::server::Handler for Connection {
                 let _ = handle.close(channel).await;
                 return;
             }
-            let (mut from_client, mut to_client) = tokio::io::split(chan.into_stream());
-            let (mut from_sftp, mut to_sftp) = tokio::io::split(ours);
-            let upstream = async {
-                let _ = tokio::io::copy(&mut from_client, &mut to_sftp).await;
-                let _ = to_sftp.shutdown().await;
-            };
-            let downstream = async {
-                let _ = tokio::io::copy(&mut from_sftp, &mut to_client).await;
-                let _ = to_client.flush().await;
-            };
-            tokio::join!(upstream, downstream);
-            let _ = done.send(());
+            let _ = thread_ended.await;
             let _ = handle.exit_status_request(channel, 0).await;
             let _ = handle.eof(channel).await;
             let _ = handle.close(channel).await;
