@@ -210,6 +210,105 @@ pub struct Sftp {
 }
 
 const CHUNK: usize = 256 * 1024;
+/// Downloads up to this size are read whole, then written locally in one go.
+const SMALL_FILE: u64 = 1024 * 1024;
+
+/// The local directory a download lands in (`.` for a bare name).
+fn local_parent(target: &Path) -> &Path {
+    target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Writes `data` to a new file `temp` (not yet synced); on failure nothing is left.
+fn write_new(temp: &Path, data: &[u8]) -> Result<(), ClientError> {
+    let written =
+        std::fs::File::create(temp).and_then(|mut file| std::io::Write::write_all(&mut file, data));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(temp);
+        other(format!("{}: {e}", temp.display()))
+    })
+}
+
+/// Downloaded files written under temporary names, waiting to be put in place: they are
+/// made durable together ([`egs_sys::fs::sync_files`]: one sync of the filesystem on
+/// Linux, not one per file), then renamed. So no target name ever holds a file that is
+/// incomplete or not yet on disk, as with single files, at one sync per batch.
+struct Landing {
+    waiting: std::sync::Mutex<Vec<(PathBuf, PathBuf)>>,
+}
+
+/// Files a tree download puts in place at once.
+const LANDING_BATCH: usize = 512;
+
+impl Landing {
+    fn new() -> Landing {
+        Landing {
+            waiting: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Queues the written `temp` for `target`; a full batch is put in place now.
+    async fn add(&self, temp: PathBuf, target: PathBuf) -> Result<(), ClientError> {
+        let batch = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            waiting.push((temp, target));
+            if waiting.len() < LANDING_BATCH {
+                return Ok(());
+            }
+            std::mem::take(&mut *waiting)
+        };
+        land(batch).await
+    }
+
+    /// Puts everything still waiting in place.
+    async fn finish(&self) -> Result<(), ClientError> {
+        let batch = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        land(batch).await
+    }
+
+    /// Removes the temporary files still waiting (the download failed).
+    fn abandon(&self) {
+        for (temp, _) in self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+/// Makes the written temporary files of `batch` durable, then renames each to its target;
+/// on failure the temporary files not yet renamed are removed.
+async fn land(batch: Vec<(PathBuf, PathBuf)>) -> Result<(), ClientError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        let temps: Vec<PathBuf> = batch.iter().map(|(temp, _)| temp.clone()).collect();
+        let mut result = egs_sys::fs::sync_files(&temps).map_err(|e| {
+            other(format!(
+                "{}: {e}",
+                temps[0].parent().unwrap_or(&temps[0]).display()
+            ))
+        });
+        for (temp, target) in &batch {
+            if result.is_ok() {
+                result = std::fs::rename(temp, target)
+                    .map_err(|e| other(format!("{}: {e}", target.display())));
+            }
+            if result.is_err() {
+                let _ = std::fs::remove_file(temp);
+            }
+        }
+        result
+    })
+    .await
+    .map_err(other)?
+}
 
 /// A temporary name beside `target` in the guest: `dir/.name.egs-upload-<random>`. A
 /// Windows guest's names may separate with `\` (`C:\x`) as well as `/`.
@@ -306,17 +405,23 @@ impl Sftp {
         overwrite: bool,
         progress: Progress<'_>,
     ) -> Result<u64, ClientError> {
+        let dir = local_parent(target);
+        std::fs::create_dir_all(dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
         self.download_one(source, target, overwrite, None, progress)
             .await
     }
 
-    /// One download; `size`: the file's size when a listing already said it.
+    /// One download into an existing directory, put in place at once or with its tree's
+    /// `landing`. What is copied is the file as large as it was when opened (as rsync
+    /// does): bytes appended meanwhile are not waited for, and no read is spent finding
+    /// the end. Small files are read whole and written in one go off the runtime; larger
+    /// ones stream.
     async fn download_one(
         &self,
         source: &str,
         target: &Path,
         overwrite: bool,
-        size: Option<u64>,
+        landing: Option<&Landing>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64, ClientError> {
         if !overwrite && std::fs::symlink_metadata(target).is_ok() {
@@ -325,56 +430,65 @@ impl Sftp {
                 target.display()
             )));
         }
-        let total = match size {
-            Some(size) => size,
-            None => self
-                .session
-                .metadata(source)
-                .await
-                .map_err(|e| remote_missing(source, e))?
-                .size
-                .unwrap_or(0),
-        };
-        let mut remote = self
+        let remote = self
             .session
             .open(source)
             .await
             .map_err(|e| remote_missing(source, e))?;
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
-        let temp = dir.join(format!(
+        let size = remote
+            .metadata()
+            .await
+            .map_err(|e| remote_missing(source, e))?
+            .size;
+        let total = size.unwrap_or(0);
+        let mut remote = remote.take(size.unwrap_or(u64::MAX));
+        let temp = local_parent(target).join(format!(
             ".{}.egs-download",
             target
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default()
         ));
-        let mut local = tokio::fs::File::create(&temp)
-            .await
-            .map_err(|e| other(format!("{}: {e}", temp.display())))?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut done = 0u64;
-        let copied: Result<(), ClientError> = async {
-            loop {
-                let n = remote.read(&mut buf).await.map_err(other)?;
-                if n == 0 {
-                    break;
+        let done = if size.is_some_and(|size| size <= SMALL_FILE) {
+            let mut data = Vec::with_capacity(total as usize);
+            remote.read_to_end(&mut data).await.map_err(other)?;
+            let temp = temp.clone();
+            let done = data.len() as u64;
+            tokio::task::spawn_blocking(move || write_new(&temp, &data))
+                .await
+                .map_err(other)??;
+            progress(done, total);
+            done
+        } else {
+            let mut local = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| other(format!("{}: {e}", temp.display())))?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut done = 0u64;
+            let copied: Result<(), ClientError> = async {
+                loop {
+                    let n = remote.read(&mut buf).await.map_err(other)?;
+                    if n == 0 {
+                        break;
+                    }
+                    local.write_all(&buf[..n]).await.map_err(other)?;
+                    done += n as u64;
+                    progress(done, total);
                 }
-                local.write_all(&buf[..n]).await.map_err(other)?;
-                done += n as u64;
-                progress(done, total);
+                local.flush().await.map_err(other)
             }
-            local.sync_all().await.map_err(other)
+            .await;
+            drop(local);
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+            done
+        };
+        match landing {
+            Some(landing) => landing.add(temp, target.to_path_buf()).await?,
+            None => land(vec![(temp, target.to_path_buf())]).await?,
         }
-        .await;
-        if let Err(e) = copied {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
-        std::fs::rename(&temp, target).map_err(|e| other(format!("{}: {e}", target.display())))?;
         Ok(done)
     }
 
@@ -492,14 +606,22 @@ impl Sftp {
             }
         }
         let tally = Tally::new(files.iter().map(|(_, _, size)| size).sum(), progress);
-        let downloads = files.iter().map(|(remote, local, size)| {
-            let tally = &tally;
+        let landing = Landing::new();
+        let downloads = files.iter().map(|(remote, local, _)| {
+            let (tally, landing) = (&tally, &landing);
             async move {
-                self.download_one(remote, local, overwrite, Some(*size), &mut tally.file())
+                self.download_one(remote, local, overwrite, Some(landing), &mut tally.file())
                     .await
             }
         });
-        let received = pipelined(downloads).await?;
+        let received = match pipelined(downloads).await {
+            Ok(received) => landing.finish().await.map(|()| received),
+            Err(e) => Err(e),
+        };
+        if received.is_err() {
+            landing.abandon();
+        }
+        let received = received?;
         for (remote, local) in links {
             let link = self.session.read_link(&remote).await.map_err(other)?;
             if std::fs::symlink_metadata(&local).is_ok() {
@@ -625,6 +747,49 @@ fn local_tree(root: &Path, recursive: bool) -> Result<LocalTree, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tree's downloads keep their temporary names until their batch is synced, then
+    /// take their names; a failed download leaves neither.
+    #[tokio::test]
+    async fn downloads_land_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| dir.path().join(name);
+        let landing = Landing::new();
+        for name in ["a", "b"] {
+            write_new(&file(&format!(".{name}.egs-download")), name.as_bytes()).unwrap();
+            landing
+                .add(file(&format!(".{name}.egs-download")), file(name))
+                .await
+                .unwrap();
+        }
+        assert!(!file("a").exists() && file(".a.egs-download").exists());
+        landing.finish().await.unwrap();
+        assert_eq!(std::fs::read(file("a")).unwrap(), b"a");
+        assert_eq!(std::fs::read(file("b")).unwrap(), b"b");
+        assert!(!file(".a.egs-download").exists() && !file(".b.egs-download").exists());
+
+        write_new(&file(".c.egs-download"), b"c").unwrap();
+        landing
+            .add(file(".c.egs-download"), file("c"))
+            .await
+            .unwrap();
+        landing.abandon();
+        assert!(!file("c").exists() && !file(".c.egs-download").exists());
+        landing.finish().await.unwrap();
+        assert!(!file("c").exists());
+
+        // A target that cannot take its name: the error names it, nothing is left behind.
+        write_new(&file(".d.egs-download"), b"d").unwrap();
+        let unreachable = file("missing-dir").join("d");
+        let e = land(vec![(file(".d.egs-download"), unreachable.clone())])
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(&unreachable.display().to_string()),
+            "{e}"
+        );
+        assert!(!file(".d.egs-download").exists());
+    }
 
     #[test]
     fn temp_names_sit_beside_the_target() {
