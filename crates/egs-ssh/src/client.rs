@@ -210,6 +210,8 @@ pub struct Sftp {
 }
 
 const CHUNK: usize = 256 * 1024;
+/// A large download's bytes are handed to the disk in steps of this size as they arrive.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 /// Downloads up to this size are read whole, then written locally in one go.
 const SMALL_FILE: u64 = 1024 * 1024;
 
@@ -460,11 +462,12 @@ impl Sftp {
             progress(done, total);
             done
         } else {
-            let mut local = tokio::fs::File::create(&temp)
-                .await
+            let created = std::fs::File::create(&temp)
                 .map_err(|e| other(format!("{}: {e}", temp.display())))?;
+            let writeback = Arc::new(created.try_clone().map_err(other)?);
+            let mut local = tokio::fs::File::from_std(created);
             let mut buf = vec![0u8; CHUNK];
-            let mut done = 0u64;
+            let (mut done, mut written_back) = (0u64, 0u64);
             let copied: Result<(), ClientError> = async {
                 loop {
                     let n = remote.read(&mut buf).await.map_err(other)?;
@@ -474,6 +477,17 @@ impl Sftp {
                     local.write_all(&buf[..n]).await.map_err(other)?;
                     done += n as u64;
                     progress(done, total);
+                    if done - written_back >= WRITEBACK_STEP {
+                        // The disk starts on what arrived while more comes (the final sync
+                        // then waits for little); its errors surface at that sync.
+                        local.flush().await.map_err(other)?;
+                        let (file, from, len) =
+                            (writeback.clone(), written_back, done - written_back);
+                        tokio::task::spawn_blocking(move || {
+                            egs_sys::fs::start_writeback(&file, from, len)
+                        });
+                        written_back = done;
+                    }
                 }
                 local.flush().await.map_err(other)
             }
