@@ -199,9 +199,11 @@ printf '%-34s %13s µs %13s µs %sx\n' "connect + first command (ssh true)" "${l
 printf '%-34s %12s KiB %12s KiB %sx\n' "idle listener memory" "${idle[egs]}" "${idle[sshd]}" "$(ratio "${idle[egs]}" "${idle[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "memory per open session" "${per_session[egs]}" "${per_session[sshd]}" "$(ratio "${per_session[egs]}" "${per_session[sshd]}")"
 echo
-printf '%-34s %16s %16s %s\n' "" "egs-tool→egs" "sftp→sshd" "egs-tool/sftp"
-printf '%-34s %16s %16s %sx time\n' "file upload" "$(mib_s "${up[tool]}")" "$(mib_s "${up[sshd]}")" "$(ratio "${up[tool]}" "${up[sshd]}")"
-printf '%-34s %16s %16s %sx time\n' "file download" "$(mib_s "${down[tool]}")" "$(mib_s "${down[sshd]}")" "$(ratio "${down[tool]}" "${down[sshd]}")"
+printf '%-22s %13s %13s %13s %s\n' "" "egs-tool→egs" "sftp→egs" "sftp→sshd" "egs-tool/sftp→egs, /sftp→sshd"
+printf '%-22s %13s %13s %13s %sx, %sx time\n' "file upload" "$(mib_s "${up[tool]}")" "$(mib_s "${up[egs]}")" "$(mib_s "${up[sshd]}")" \
+  "$(ratio "${up[tool]}" "${up[egs]}")" "$(ratio "${up[tool]}" "${up[sshd]}")"
+printf '%-22s %13s %13s %13s %sx, %sx time\n' "file download" "$(mib_s "${down[tool]}")" "$(mib_s "${down[egs]}")" "$(mib_s "${down[sshd]}")" \
+  "$(ratio "${down[tool]}" "${down[egs]}")" "$(ratio "${down[tool]}" "${down[sshd]}")"
 echo
 echo "2000 files of 4 KiB in 20 directories (median of $transfer_rounds rounds)"
 printf '%-34s %12s %12s %12s %s\n' "" "egs-tool" "rsync -a" "scp -r" "egs-tool/rsync"
