@@ -94,8 +94,9 @@ tree_rss_kib() {
   echo "$total"
 }
 
-declare -A up down upc downc lat idle per_session
+declare -A up down upc downc lat idle per_session tasks
 idle[egs]=$(tree_rss_kib "$egs_pid"); idle[sshd]=$(tree_rss_kib "$sshd_pid")
+idle_threads=$(awk '/^Threads:/ {print $2}' "/proc/$egs_pid/status")
 
 echo "creating a ${size_mib} MiB file ..."
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/payload"
@@ -182,6 +183,14 @@ for target in sshd egs; do
   sleep 3
   after=$(tree_rss_kib "$([ "$target" = egs ] && echo "$egs_pid" || echo "$sshd_pid")")
   per_session[$target]=$(( (after - before) / 10 ))
+  # What ten sessions cost in threads of execution: the daemon's threads, sshd's processes.
+  if [ "$target" = egs ]; then
+    tasks[$target]="$idle_threads → $(awk '/^Threads:/ {print $2}' "/proc/$egs_pid/status") threads"
+  else
+    children=$(pgrep -P "$sshd_pid" || true)
+    grandchildren=$(for c in $children; do pgrep -P "$c" || true; done)
+    tasks[$target]="1 → $(( 1 + $(echo $children $grandchildren | wc -w) )) processes"
+  fi
   kill "${sleepers[@]}" 2>/dev/null || true; wait "${sleepers[@]}" 2>/dev/null || true
 done
 
@@ -198,6 +207,7 @@ printf '%-34s %16s %16s %sx\n' "server CPU, download" "$(cpu_gib "${downc[egs]}"
 printf '%-34s %13s µs %13s µs %sx\n' "connect + first command (ssh true)" "${lat[egs]}" "${lat[sshd]}" "$(ratio "${lat[egs]}" "${lat[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "idle listener memory" "${idle[egs]}" "${idle[sshd]}" "$(ratio "${idle[egs]}" "${idle[sshd]}")"
 printf '%-34s %12s KiB %12s KiB %sx\n' "memory per open session" "${per_session[egs]}" "${per_session[sshd]}" "$(ratio "${per_session[egs]}" "${per_session[sshd]}")"
+printf '%-34s %16s %16s\n' "idle → 10 open sessions" "${tasks[egs]}" "${tasks[sshd]}"
 echo
 printf '%-22s %13s %13s %13s %s\n' "" "egs-tool→egs" "sftp→egs" "sftp→sshd" "egs-tool/sftp→egs, /sftp→sshd"
 printf '%-22s %13s %13s %13s %sx, %sx time\n' "file upload" "$(mib_s "${up[tool]}")" "$(mib_s "${up[egs]}")" "$(mib_s "${up[sshd]}")" \

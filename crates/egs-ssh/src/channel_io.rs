@@ -48,6 +48,18 @@ impl<W: AsyncWrite + Unpin> ChannelPipe<W> {
     }
 }
 
+impl<W> ChannelPipe<W> {
+    /// A reply that cannot be sent means the client is gone: the requests it queued are
+    /// not carried out, the next read is the end.
+    fn stop_reading_on_error<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if result.is_err() {
+            self.reading = Reading::Ended(None);
+            self.received = Bytes::new();
+        }
+        result
+    }
+}
+
 impl<W: Unpin> AsyncRead for ChannelPipe<W> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -102,11 +114,13 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for ChannelPipe<W> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.writer).poll_write(cx, data)
+        let written = ready!(Pin::new(&mut self.writer).poll_write(cx, data));
+        Poll::Ready(self.stop_reading_on_error(written))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.writer).poll_flush(cx)
+        let flushed = ready!(Pin::new(&mut self.writer).poll_flush(cx));
+        Poll::Ready(self.stop_reading_on_error(flushed))
     }
 
     /// Only flushes: the channel's EOF and close are the server's, after the exit status.
