@@ -264,7 +264,13 @@ fn transfers_and_status() {
     ]);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("does not exist in the guest"), "{out}");
-    assert!(!d.join("nope").exists() && !d.join(".nope.egs-download").exists());
+    assert!(!d.join("nope").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("egs-download"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // A tree with an empty directory, a symlink and unicode names.
     let tree = d.join("tree");
@@ -299,6 +305,17 @@ fn transfers_and_status() {
             Path::new("sub/ünïcödé ✓.txt")
         );
         assert_eq!(sha256(&root.join("big.bin")), sha256(&medium));
+    }
+    // Every downloaded file took its name: no temporary name is left in the tree.
+    let mut dirs = vec![down.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.contains("egs-download"), "{}", entry.path().display());
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            }
+        }
     }
     // Without --recursive only the top level comes.
     let flat = d.join("flat");

@@ -316,10 +316,25 @@ async fn land(batch: Vec<(PathBuf, PathBuf)>) -> Result<(), ClientError> {
 /// Windows guest's names may separate with `\` (`C:\x`) as well as `/`.
 fn temp_name(target: &str) -> String {
     let (dir, name) = target.split_at(target.rfind(['/', '\\']).map_or(0, |i| i + 1));
+    format!("{dir}.{name}.egs-upload-{}", nonce())
+}
+
+/// The local temporary name of a download: `dir/.name.egs-download-<random>` (random, so
+/// a tree holding a file of that very name cannot collide with it).
+fn local_temp_name(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy());
+    local_parent(target).join(format!(
+        ".{}.egs-download-{}",
+        name.unwrap_or_default(),
+        nonce()
+    ))
+}
+
+/// Eight random hex digits for temporary names.
+fn nonce() -> String {
     let mut nonce = [0u8; 4];
     let _ = getrandom::fill(&mut nonce);
-    let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{dir}.{name}.egs-upload-{suffix}")
+    nonce.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn remote_missing(path: &str, e: russh_sftp::client::error::Error) -> ClientError {
@@ -444,13 +459,7 @@ impl Sftp {
             .size;
         let total = size.unwrap_or(0);
         let mut remote = remote.take(size.unwrap_or(u64::MAX));
-        let temp = local_parent(target).join(format!(
-            ".{}.egs-download",
-            target
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ));
+        let temp = local_temp_name(target);
         let done = if size.is_some_and(|size| size <= SMALL_FILE) {
             let mut data = Vec::with_capacity(total as usize);
             remote.read_to_end(&mut data).await.map_err(other)?;
@@ -813,5 +822,17 @@ mod tests {
         assert!(temp_name("/file").starts_with("/.file.egs-upload-"));
         assert!(temp_name(r"C:\users\x.bin").starts_with(r"C:\users\.x.bin.egs-upload-"));
         assert!(temp_name("/C:/x.bin").starts_with("/C:/.x.bin.egs-upload-"));
+        let local = local_temp_name(Path::new("dir/x.bin"));
+        assert_eq!(local.parent(), Some(Path::new("dir")));
+        let local = local.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(local.starts_with(".x.bin.egs-download-"), "{local}");
+        assert_ne!(
+            local_temp_name(Path::new("x")),
+            local_temp_name(Path::new("x"))
+        );
+        assert_eq!(
+            local_temp_name(Path::new("x")).parent(),
+            Some(Path::new("."))
+        );
     }
 }
