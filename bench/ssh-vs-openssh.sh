@@ -25,6 +25,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build-release" > /dev/null
 egs=$root/target/x86_64-unknown-linux-musl/release/egs-service
 tool=$root/target/x86_64-unknown-linux-musl/release/egs-tool
+# Both servers start with their programs read from the disk, as at boot: a binary the linker
+# has just written sits in the page cache in large folios, and the kernel maps a whole folio
+# where a process touches one page of it.
+for program in "$egs" /usr/sbin/sshd /usr/lib/openssh/sftp-server; do
+  sync "$program"
+  dd if="$program" iflag=nocache count=0 status=none
+done
 work=$(mktemp -d /var/tmp/egs-ssh-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
