@@ -453,6 +453,47 @@ fn scripts_reboot_and_continue_with_a_cap() {
             .contains("exceeded the per-script reboot limit (11/10)"),
         "{status}"
     );
+
+    // A script may raise its own limit with `##egs.reboot_limit=<n>` on standard output
+    // (never lower it), and sees its count and limit in EGS_REBOOT_COUNT/EGS_REBOOT_LIMIT.
+    let s = sandbox();
+    let path = write(
+        &s,
+        "ud",
+        "#!/bin/sh\necho \"$EGS_REBOOT_COUNT/$EGS_REBOOT_LIMIT\" >> \"$EGS_ROOT/var/tmp/seen\"\n\
+         if [ \"$EGS_REBOOT_COUNT\" = 0 ]; then echo '##egs.reboot_limit=5'; \
+         else echo ' ##egs.reboot_limit = 12'; fi\nexit 1003\n",
+    );
+    for boot in 0..15 {
+        s.run(&[
+            "--user-data",
+            &path,
+            "--instance-id",
+            "iid-raised",
+            "--boot-id",
+            &format!("b{boot}"),
+        ]);
+    }
+    let log = std::fs::read_to_string(s.root.join("var/log/eryph/guest-services/provisioning.log"))
+        .unwrap();
+    assert!(
+        log.contains("asked for a reboot limit of 5, below its limit of 10")
+            && log.contains("raised its reboot limit from 10 to 12"),
+        "{log}"
+    );
+    let seen = std::fs::read_to_string(s.root.join("var/tmp/seen")).unwrap();
+    let seen: Vec<&str> = seen.lines().collect();
+    assert_eq!(seen.len(), 13, "{seen:?}");
+    assert_eq!(seen[..3], ["0/10", "1/10", "2/12"]);
+    assert_eq!(seen[12], "12/12");
+    let status = s.status(&[]);
+    assert_eq!(status["status"], "error");
+    assert!(
+        status["errors"]
+            .to_string()
+            .contains("exceeded the per-script reboot limit (13/12)"),
+        "{status}"
+    );
 }
 
 #[test]

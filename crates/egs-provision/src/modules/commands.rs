@@ -6,7 +6,9 @@
 //! (`EGS_ROOT=/`); in a bare sandbox they run on the host with `EGS_ROOT` set to the root.
 //! Exit status 1001 asks for a reboot after the script; 1003 asks for a reboot and to run
 //! the script again (on Linux they arrive as 233 and 235); 1003 at most
-//! [`MAX_REBOOTS_PER_SCRIPT`] times per script, all reboots [`MAX_REBOOTS`] per instance.
+//! [`MAX_REBOOTS_PER_SCRIPT`] times per script unless the script raises its limit with
+//! `##egs.reboot_limit=<n>` ([`reboot_limit_directive`]), all reboots [`MAX_REBOOTS`] per
+//! instance. Scripts see `EGS_REBOOT_COUNT` and `EGS_REBOOT_LIMIT`.
 //! On Windows each `runcmd` entry is a script of its own (`runcmd-001.cmd`, …), so these
 //! codes act per entry as in the original; 1002 is a warning.
 
@@ -107,7 +109,7 @@ fn bootcmd(ctx: &mut Context) -> ModuleResult {
             .to_string();
         let name = staged_name(ctx, &format!("{:02}-{}", i, part.filename), body.as_bytes());
         let path = write_script(&instance.join("boothooks"), &name, body.as_bytes())?;
-        execute(ctx, &path, "boothook")?;
+        execute(ctx, &path, "boothook", &[])?;
     }
     if ctx.config.bootcmd.is_empty() {
         return Ok(Outcome::NothingToDo);
@@ -118,7 +120,7 @@ fn bootcmd(ctx: &mut Context) -> ModuleResult {
         ("bootcmd", shellify(&ctx.config.bootcmd))
     };
     let path = write_script(&instance.join("scripts-bootcmd"), name, body.as_bytes())?;
-    match execute(ctx, &path, "bootcmd")? {
+    match execute(ctx, &path, "bootcmd", &[])?.code {
         Some(code) if code != 0 => Err(SystemError::Command {
             command: "bootcmd".into(),
             message: format!("exit status {code}"),
@@ -246,9 +248,20 @@ fn write_script(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, SystemEr
     Ok(path)
 }
 
-/// Runs one script; its output goes to `<logs>/scripts/<name>.log` (0600). Returns the
-/// exit status.
-fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, SystemError> {
+/// What a script did: its exit status (`None` when it was killed) and its standard output.
+struct Ran {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+}
+
+/// Runs one script with `env` added to its environment; its output goes to
+/// `<logs>/scripts/<name>.log` (0600).
+fn execute(
+    ctx: &mut Context,
+    script: &Path,
+    what: &str,
+    env: &[(&str, String)],
+) -> Result<Ran, SystemError> {
     let head = std::fs::read(script).map_err(|source| SystemError::Io {
         path: script.to_path_buf(),
         source,
@@ -258,6 +271,9 @@ fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, 
         .system
         .script_command(script, head.starts_with(b"#!"))
         .env("INSTANCE_ID", ctx.instance_id);
+    for (key, value) in env {
+        command = command.env(key, value);
+    }
     command.cwd = Some(ctx.system.layout().root.clone());
     let out = ctx.system.execute(&command)?;
     let log_dir = ctx.system.layout().logs.join("scripts");
@@ -279,7 +295,10 @@ fn execute(ctx: &mut Context, script: &Path, what: &str) -> Result<Option<i32>, 
     })?;
     ctx.log
         .push(format!("{what} {name}: exit status {:?}", out.code));
-    Ok(out.code)
+    Ok(Ran {
+        code: out.code,
+        stdout: out.stdout,
+    })
 }
 
 /// Runs scripts in name order, each once per marker directory; stops at a reboot request.
@@ -307,20 +326,45 @@ fn run_scripts(
             mark(&marker)?;
             continue;
         }
-        match execute(ctx, &script, what)? {
+        let reboots = done_dir.join(format!("{name}.reboots"));
+        let raised_limit = done_dir.join(format!("{name}.reboot-limit"));
+        let mut limit = read_number(&raised_limit).unwrap_or(MAX_REBOOTS_PER_SCRIPT);
+        let env = [
+            (
+                "EGS_REBOOT_COUNT",
+                read_number(&reboots).unwrap_or(0).to_string(),
+            ),
+            ("EGS_REBOOT_LIMIT", limit.to_string()),
+        ];
+        let ran = execute(ctx, &script, what, &env)?;
+        match ran.code {
             Some(0) => {}
             Some(c) if reboot_request(c) == Some(false) => {
                 mark(&marker)?;
                 return Ok(Outcome::Reboot { again: false });
             }
             Some(c) if reboot_request(c) == Some(true) => {
-                let attempts = count_reboot(&done_dir.join(format!("{name}.reboots")))?;
-                if attempts <= MAX_REBOOTS_PER_SCRIPT {
+                match reboot_limit_directive(&ran.stdout) {
+                    Some(asked) if asked > limit => {
+                        write_number(&raised_limit, asked)?;
+                        ctx.log.push(format!(
+                            "{name} raised its reboot limit from {limit} to {asked}"
+                        ));
+                        limit = asked;
+                    }
+                    Some(asked) if asked < limit => ctx.log.push(format!(
+                        "warning: {name} asked for a reboot limit of {asked}, below its \
+                         limit of {limit}; a limit can only be raised, so it stays {limit}"
+                    )),
+                    _ => {}
+                }
+                let attempts = read_number(&reboots).unwrap_or(0) + 1;
+                write_number(&reboots, attempts)?;
+                if attempts <= limit {
                     return Ok(Outcome::Reboot { again: true });
                 }
                 failed.push(format!(
-                    "{name} exceeded the per-script reboot limit \
-                     ({attempts}/{MAX_REBOOTS_PER_SCRIPT})"
+                    "{name} exceeded the per-script reboot limit ({attempts}/{limit})"
                 ));
             }
             Some(RUN_AGAIN_NEXT_BOOT) => ctx.log.push(format!(
@@ -360,26 +404,46 @@ pub fn reboot_request(code: i32) -> Option<bool> {
     }
 }
 
-/// Counts one more 1003 reboot of a script in its counter file; returns the count.
-fn count_reboot(counter: &Path) -> Result<u32, SystemError> {
-    let count = std::fs::read_to_string(counter)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-        .unwrap_or(0)
-        + 1;
-    if let Some(dir) = counter.parent() {
+/// The original's `##egs.reboot_limit=<n>` directive: a script that exits 1003 may raise
+/// its own per-script reboot limit by printing such a line on its standard output (spaces
+/// allowed around the line and the `=`; the last valid positive value counts; standard
+/// error is not read).
+pub fn reboot_limit_directive(stdout: &[u8]) -> Option<u32> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| {
+            let value = line
+                .trim()
+                .strip_prefix("##egs.reboot_limit")?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim_start();
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            value.parse::<u32>().ok().filter(|&n| n > 0)
+        })
+        .next_back()
+}
+
+/// A number kept in a file of its own (a script's reboot count or raised limit).
+fn read_number(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn write_number(path: &Path, value: u32) -> Result<(), SystemError> {
+    if let Some(dir) = path.parent() {
         create_private_dir(dir).map_err(|source| SystemError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    egs_sys::fs::write_atomic(counter, count.to_string().as_bytes(), 0o600).map_err(|source| {
+    egs_sys::fs::write_atomic(path, value.to_string().as_bytes(), 0o600).map_err(|source| {
         SystemError::Io {
-            path: counter.to_path_buf(),
+            path: path.to_path_buf(),
             source,
         }
-    })?;
-    Ok(count)
+    })
 }
 
 fn mark(marker: &Path) -> Result<(), SystemError> {
@@ -474,6 +538,40 @@ fn run_dir(ctx: &mut Context, kind: &str) -> ModuleResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The original's rule: `##egs.reboot_limit=<n>` on a line of its own (spaces around
+    /// the line and the `=`), ASCII digits, positive; the last valid one counts.
+    #[test]
+    fn reboot_limit_directive_as_the_original_reads_it() {
+        let read = |s: &str| reboot_limit_directive(s.as_bytes());
+        assert_eq!(read("##egs.reboot_limit=12\n"), Some(12));
+        assert_eq!(read("  ##egs.reboot_limit = 15 \r\n"), Some(15));
+        assert_eq!(
+            read("##egs.reboot_limit=3\nwork\n##egs.reboot_limit=20\n"),
+            Some(20)
+        );
+        assert_eq!(
+            read("##egs.reboot_limit=20\n##egs.reboot_limit=0\n"),
+            Some(20)
+        );
+        assert_eq!(
+            read("##egs.reboot_limit=20\n##egs.reboot_limit=x\n"),
+            Some(20)
+        );
+        for ignored in [
+            "",
+            "##egs.reboot_limit=\n",
+            "##egs.reboot_limit=-4\n",
+            "##egs.reboot_limit=+4\n",
+            "##egs.reboot_limit=4 more\n",
+            "##egs.reboot_limit=99999999999\n",
+            "echo ##egs.reboot_limit=4\n",
+            "##egs.reboot_limits=4\n",
+            "##EGS.REBOOT_LIMIT=4\n",
+        ] {
+            assert_eq!(read(ignored), None, "{ignored:?}");
+        }
+    }
 
     #[test]
     fn runcmd_for_cmd_exe() {
