@@ -67,6 +67,18 @@ impl Sandbox {
         )
     }
 
+    /// One boot's `run` of `user_data` as instance `instance_id`.
+    fn boot(&self, user_data: &str, instance_id: &str, boot_id: &str) -> (i32, String) {
+        self.run(&[
+            "--user-data",
+            user_data,
+            "--instance-id",
+            instance_id,
+            "--boot-id",
+            boot_id,
+        ])
+    }
+
     fn status(&self, extra: &[&str]) -> Value {
         let out = Command::cargo_bin("egs-service")
             .unwrap()
@@ -395,14 +407,7 @@ fn scripts_reboot_and_continue_with_a_cap() {
     let mut boots = 0;
     let mut run = |s: &Sandbox| {
         boots += 1;
-        s.run(&[
-            "--user-data",
-            &path,
-            "--instance-id",
-            "iid-r",
-            "--boot-id",
-            &format!("boot-{boots}"),
-        ])
+        s.boot(&path, "iid-r", &format!("boot-{boots}"))
     };
     let (code, output) = run(&s);
     assert_eq!(code, 0, "{output}");
@@ -435,15 +440,7 @@ fn scripts_reboot_and_continue_with_a_cap() {
     let path = write(&s, "ud", "#!/bin/sh\nexit 1003\n");
     let mut last = String::new();
     for boot in 0..12 {
-        let (_, out) = s.run(&[
-            "--user-data",
-            &path,
-            "--instance-id",
-            "iid-cap",
-            "--boot-id",
-            &format!("b{boot}"),
-        ]);
-        last = out;
+        (_, last) = s.boot(&path, "iid-cap", &format!("b{boot}"));
     }
     let status = s.status(&[]);
     assert_eq!(status["status"], "error", "{last}");
@@ -465,14 +462,7 @@ fn scripts_reboot_and_continue_with_a_cap() {
          else echo ' ##egs.reboot_limit = 12'; fi\nexit 1003\n",
     );
     for boot in 0..15 {
-        s.run(&[
-            "--user-data",
-            &path,
-            "--instance-id",
-            "iid-raised",
-            "--boot-id",
-            &format!("b{boot}"),
-        ]);
+        s.boot(&path, "iid-raised", &format!("b{boot}"));
     }
     let log = std::fs::read_to_string(s.root.join("var/log/eryph/guest-services/provisioning.log"))
         .unwrap();

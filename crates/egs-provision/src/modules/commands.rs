@@ -236,16 +236,21 @@ pub fn windows_script_name(filename: &str, body: &[u8]) -> String {
 const POSIX_SCRIPT: &str = ".sh";
 
 fn write_script(dir: &Path, name: &str, body: &[u8]) -> Result<PathBuf, SystemError> {
-    create_private_dir(dir).map_err(|source| SystemError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let path = dir.join(name.replace(['/', '\0'], "_"));
-    egs_sys::fs::write_atomic(&path, body, 0o700).map_err(|source| SystemError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    write_private(&path, body, 0o700)?;
     Ok(path)
+}
+
+/// Writes a file atomically with `mode`, creating its directory readable only by root.
+fn write_private(path: &Path, contents: &[u8], mode: u32) -> Result<(), SystemError> {
+    let failed = |at: &Path, source: std::io::Error| SystemError::Io {
+        path: at.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(|e| failed(dir, e))?;
+    }
+    egs_sys::fs::write_atomic(path, contents, mode).map_err(|e| failed(path, e))
 }
 
 /// What a script did: its exit status (`None` when it was killed) and its standard output.
@@ -277,10 +282,6 @@ fn execute(
     command.cwd = Some(ctx.system.layout().root.clone());
     let out = ctx.system.execute(&command)?;
     let log_dir = ctx.system.layout().logs.join("scripts");
-    create_private_dir(&log_dir).map_err(|source| SystemError::Io {
-        path: log_dir.clone(),
-        source,
-    })?;
     let name = script
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -289,10 +290,7 @@ fn execute(
     let mut text = format!("# {what} {path}: exit status {:?}\n", out.code).into_bytes();
     text.extend_from_slice(&out.stdout);
     text.extend_from_slice(&out.stderr);
-    egs_sys::fs::write_atomic(&log, &text, 0o600).map_err(|source| SystemError::Io {
-        path: log.clone(),
-        source,
-    })?;
+    write_private(&log, &text, 0o600)?;
     ctx.log
         .push(format!("{what} {name}: exit status {:?}", out.code));
     Ok(Ran {
@@ -328,12 +326,10 @@ fn run_scripts(
         }
         let reboots = done_dir.join(format!("{name}.reboots"));
         let raised_limit = done_dir.join(format!("{name}.reboot-limit"));
+        let reboot_count = read_number(&reboots).unwrap_or(0);
         let mut limit = read_number(&raised_limit).unwrap_or(MAX_REBOOTS_PER_SCRIPT);
         let env = [
-            (
-                "EGS_REBOOT_COUNT",
-                read_number(&reboots).unwrap_or(0).to_string(),
-            ),
+            ("EGS_REBOOT_COUNT", reboot_count.to_string()),
             ("EGS_REBOOT_LIMIT", limit.to_string()),
         ];
         let ran = execute(ctx, &script, what, &env)?;
@@ -346,7 +342,7 @@ fn run_scripts(
             Some(c) if reboot_request(c) == Some(true) => {
                 match reboot_limit_directive(&ran.stdout) {
                     Some(asked) if asked > limit => {
-                        write_number(&raised_limit, asked)?;
+                        write_private(&raised_limit, asked.to_string().as_bytes(), 0o600)?;
                         ctx.log.push(format!(
                             "{name} raised its reboot limit from {limit} to {asked}"
                         ));
@@ -358,8 +354,8 @@ fn run_scripts(
                     )),
                     _ => {}
                 }
-                let attempts = read_number(&reboots).unwrap_or(0) + 1;
-                write_number(&reboots, attempts)?;
+                let attempts = reboot_count + 1;
+                write_private(&reboots, attempts.to_string().as_bytes(), 0o600)?;
                 if attempts <= limit {
                     return Ok(Outcome::Reboot { again: true });
                 }
@@ -431,32 +427,8 @@ fn read_number(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-fn write_number(path: &Path, value: u32) -> Result<(), SystemError> {
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir).map_err(|source| SystemError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    egs_sys::fs::write_atomic(path, value.to_string().as_bytes(), 0o600).map_err(|source| {
-        SystemError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
-}
-
 fn mark(marker: &Path) -> Result<(), SystemError> {
-    if let Some(dir) = marker.parent() {
-        create_private_dir(dir).map_err(|source| SystemError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    egs_sys::fs::write_atomic(marker, b"", 0o600).map_err(|source| SystemError::Io {
-        path: marker.to_path_buf(),
-        source,
-    })
+    write_private(marker, b"", 0o600)
 }
 
 fn sorted_files(dir: &Path) -> Vec<PathBuf> {
